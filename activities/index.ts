@@ -1,0 +1,23 @@
+/**
+ * Activities: every side effect of the workflows (Postgres projections, vault, scoring, SMTP).
+ * Each is idempotent — keyed by a business or workflow/activity id — because Temporal runs them at
+ * least once. Imported by the worker; workflows import only the `Activities` type.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../infra/config';
+import type { Db } from '../db';
+import { createSystemActivities } from './system';
+
+export interface ActivityDeps {
+  db: Db;
+  logger: Logger;
+  config: Config;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createSystemActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

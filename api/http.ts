@@ -1,0 +1,196 @@
+/**
+ * Route definitions: one object per route carries its permission, its zod schemas and its handler.
+ * `mountRoutes` registers each route with Express (authenticate → authorize → validate → handle)
+ * and with the OpenAPI registry, so the document describes every route by construction and no
+ * route can exist without a permission.
+ */
+import { extendZodWithOpenApi, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Request, Response, Router } from 'express';
+import { z, type ZodTypeAny } from 'zod';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Db } from '../db';
+import { appendAudit, type AuditCategory, type AuditEntry } from '../db/audit';
+import { hasPermission, PERMISSIONS, type Permission, type Principal } from '../domain/authz';
+import { ErrorType } from '../domain/errors';
+import type { Config } from '../infra/config';
+import { HttpError } from './errors';
+import type { Authenticator } from './middleware/auth';
+
+extendZodWithOpenApi(z);
+
+/** What every route handler may use. */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  logger: Logger;
+  authenticator: Authenticator;
+  /** Extra readiness probes (name → check); Postgres and Temporal are always checked. */
+  ready?: Record<string, () => Promise<void>>;
+}
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface HandlerContext<P, Q, B> {
+  req: Request;
+  res: Response;
+  deps: AppDeps;
+  principal: Principal;
+  params: P;
+  query: Q;
+  body: B;
+  requestId: string;
+  /** Audit fields of this request (actor, roles, request id), to spread into an entry. */
+  actor: Pick<AuditEntry, 'actor' | 'actorRoles' | 'requestId'>;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteSpec<
+  P extends ZodTypeAny = ZodTypeAny,
+  Q extends ZodTypeAny = ZodTypeAny,
+  B extends ZodTypeAny = ZodTypeAny,
+> {
+  method: Method;
+  /** OpenAPI-style path, e.g. `/v1/regions/{code}`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  permission: Permission | 'public';
+  /** The audit category of a denied attempt on this route. */
+  category?: AuditCategory;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Content types accepted besides JSON (e.g. `text/csv`), as raw text bodies. */
+  rawBodyTypes?: string[];
+  responses: Record<number, { description: string; schema?: ZodTypeAny; contentType?: string }>;
+  handler: (ctx: HandlerContext<z.infer<P>, z.infer<Q>, z.infer<B>>) => Promise<Reply | void> | Reply | void;
+}
+
+/** Identity helper that keeps the schema types flowing into the handler. */
+export function route<P extends ZodTypeAny = ZodTypeAny, Q extends ZodTypeAny = ZodTypeAny, B extends ZodTypeAny = ZodTypeAny>(
+  spec: RouteSpec<P, Q, B>,
+): RouteSpec<P, Q, B> {
+  return spec;
+}
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.unknown().optional(),
+      requestId: z.string(),
+    }),
+  })
+  .openapi('Error');
+
+const STANDARD_ERRORS: Record<number, string> = {
+  400: 'Invalid request: the message names the field',
+  401: 'Missing, expired or invalid bearer token',
+  403: 'Authenticated, but not allowed',
+  404: 'Not found, or outside the caller’s regions',
+};
+
+function toExpressPath(p: string): string {
+  return p.replace(/\{([^}]+)\}/g, ':$1');
+}
+
+function parseOrThrow<T extends ZodTypeAny>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
+  if (!schema) return value;
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const details = r.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
+  const first = details[0]!;
+  throw new HttpError(ErrorType.Validation, `Invalid request: ${first.field}: ${first.message}`, details);
+}
+
+export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: RouteSpec[], deps: AppDeps): void {
+  for (const spec of routes) {
+    registerOpenApi(registry, spec);
+    router[spec.method](toExpressPath(spec.path), async (req: Request, res: Response) => {
+      const requestId = String(req.id);
+      let principal: Principal;
+      if (spec.permission === 'public') {
+        principal = { sub: 'anonymous', roles: [], regions: [], languages: [] };
+      } else {
+        principal = await deps.authenticator.authenticate(req.headers.authorization);
+        if (!hasPermission(principal, spec.permission)) {
+          await appendAudit(deps.db, {
+            actor: principal.sub,
+            actorRoles: principal.roles,
+            action: `${spec.method.toUpperCase()} ${spec.path}`,
+            category: spec.category ?? 'system',
+            outcome: 'denied',
+            reason: `missing permission ${spec.permission}`,
+            requestId,
+          });
+          throw new HttpError(ErrorType.Forbidden, `This action needs one of the roles: ${PERMISSIONS[spec.permission].join(', ')}`);
+        }
+      }
+      res.locals.principal = principal;
+      if (spec.body && req.body === undefined) {
+        throw new HttpError(ErrorType.Validation, 'Invalid body: a JSON request body is required');
+      }
+      const params = parseOrThrow(spec.params, req.params, 'path');
+      const query = parseOrThrow(spec.query, req.query, 'query');
+      const body = typeof req.body === 'string' ? req.body : parseOrThrow(spec.body, req.body, 'body');
+      const reply = await spec.handler({
+        req,
+        res,
+        deps,
+        principal,
+        params,
+        query,
+        body,
+        requestId,
+        actor: { actor: principal.sub, actorRoles: principal.roles, requestId },
+      });
+      if (res.headersSent) return;
+      if (reply?.headers) for (const [k, v] of Object.entries(reply.headers)) res.setHeader(k, v);
+      const status = reply?.status ?? 200;
+      if (reply?.body === undefined) res.status(status).end();
+      else res.status(status).json(reply.body);
+    });
+  }
+}
+
+function registerOpenApi(registry: OpenAPIRegistry, spec: RouteSpec): void {
+  const responses: Record<string, { description: string; content?: Record<string, { schema: ZodTypeAny }> }> = {};
+  for (const [status, r] of Object.entries(spec.responses)) {
+    responses[status] = r.schema
+      ? { description: r.description, content: { [r.contentType ?? 'application/json']: { schema: r.schema } } }
+      : { description: r.description };
+  }
+  const errorStatuses = spec.permission === 'public' ? [] : [400, 401, 403, 404];
+  for (const s of errorStatuses) {
+    responses[String(s)] ??= { description: STANDARD_ERRORS[s]!, content: { 'application/json': { schema: ErrorResponse } } };
+  }
+  const bodyContent: Record<string, { schema: ZodTypeAny }> = {};
+  if (spec.body) bodyContent['application/json'] = { schema: spec.body };
+  for (const t of spec.rawBodyTypes ?? []) bodyContent[t] = { schema: z.string() };
+  registry.registerPath({
+    method: spec.method,
+    path: spec.path,
+    summary: spec.summary,
+    description: spec.description,
+    tags: [spec.tag],
+    security: spec.permission === 'public' ? [] : [{ bearerAuth: [] }],
+    'x-warden-permission': spec.permission,
+    'x-warden-roles': spec.permission === 'public' ? [] : [...PERMISSIONS[spec.permission]],
+    request: {
+      params: spec.params as never,
+      query: spec.query as never,
+      body: Object.keys(bodyContent).length ? { content: bodyContent, required: true } : undefined,
+    },
+    responses,
+  } as never);
+}

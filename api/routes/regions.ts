@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { appendAudit } from '../../db/audit';
+import { getRegion, listRegions, upsertRegion } from '../../db/queries/regions';
+import { inRegion, regionScope } from '../../domain/authz';
+import { RegionCode, RegionInput } from '../../domain/regions';
+import { notFound } from '../errors';
+import { route } from '../http';
+
+export const RegionSchema = RegionInput.extend({
+  code: z.string(),
+  version: z.number().int(),
+  updatedAt: z.string().datetime(),
+}).openapi('Region');
+
+const RegionParams = z.object({ code: RegionCode });
+
+export const regionRoutes = [
+  route({
+    method: 'get',
+    path: '/v1/regions',
+    tag: 'Regions',
+    summary: 'List the regions of the caller’s scope with their approval rules',
+    permission: 'regions:read',
+    category: 'regions',
+    responses: { 200: { description: 'Regions', schema: z.object({ items: z.array(RegionSchema) }) } },
+    async handler({ deps, principal }) {
+      return { body: { items: await listRegions(deps.db, regionScope(principal)) } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/regions/{code}',
+    tag: 'Regions',
+    summary: 'Read one region',
+    permission: 'regions:read',
+    category: 'regions',
+    params: RegionParams,
+    responses: { 200: { description: 'The region', schema: RegionSchema } },
+    async handler({ deps, principal, params }) {
+      const region = inRegion(principal, params.code) ? await getRegion(deps.db, params.code) : null;
+      if (!region) throw notFound('Region');
+      return { body: region };
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/v1/regions/{code}',
+    tag: 'Regions',
+    summary: 'Create or replace a region and its approval rules',
+    description:
+      'Steps already requested keep the rule they were requested under; the new rules apply to steps requested from now on.',
+    permission: 'regions:write',
+    category: 'regions',
+    params: RegionParams,
+    body: RegionInput,
+    responses: {
+      200: { description: 'Replaced', schema: RegionSchema },
+      201: { description: 'Created', schema: RegionSchema },
+    },
+    async handler({ deps, principal, params, body, actor }) {
+      if (!inRegion(principal, params.code)) throw notFound('Region');
+      const { region, created } = await deps.db.transaction(async (tx) => {
+        const result = await upsertRegion(tx, params.code, body, principal.sub);
+        await appendAudit(tx, {
+          ...actor,
+          action: result.created ? 'region.create' : 'region.update',
+          category: 'regions',
+          targetType: 'region',
+          targetId: params.code,
+          region: params.code,
+          outcome: 'allowed',
+          details: { version: result.region.version },
+        });
+        return result;
+      });
+      return { status: created ? 201 : 200, body: region };
+    },
+  }),
+];

@@ -1,0 +1,32 @@
+import { eq } from 'drizzle-orm';
+import type { DbOrTx } from '../index';
+import { settings, type SettingsRow } from '../schema';
+
+export interface Settings {
+  showAnonymizedNames: boolean;
+  alertVolume: SettingsRow['alertVolume'];
+  updatedAt: string;
+}
+
+function toSettings(row: SettingsRow): Settings {
+  return { showAnonymizedNames: row.showAnonymizedNames, alertVolume: row.alertVolume, updatedAt: row.updatedAt.toISOString() };
+}
+
+export async function getSettings(db: DbOrTx): Promise<Settings> {
+  const [row] = await db.select().from(settings).where(eq(settings.id, 1));
+  if (!row) throw new Error('settings row missing: migrations not applied');
+  return toSettings(row);
+}
+
+export async function updateSettings(
+  db: DbOrTx,
+  patch: Partial<Pick<SettingsRow, 'showAnonymizedNames' | 'alertVolume'>>,
+  actor: string,
+): Promise<Settings> {
+  const [row] = await db
+    .update(settings)
+    .set({ ...patch, updatedAt: new Date(), updatedBy: actor })
+    .where(eq(settings.id, 1))
+    .returning();
+  return toSettings(row!);
+}

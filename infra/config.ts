@@ -1,0 +1,167 @@
+/**
+ * Process configuration, parsed once from the environment with zod.
+ *
+ * This is the only module that reads `process.env`. Everything else receives a `Config` value.
+ * A missing or malformed variable stops the process with a message that names it; production
+ * refuses the development keys that make local use convenient.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Development defaults: fine on a laptop, refused when WARDEN_ENV=production. */
+export const DEV_AUTH_SECRET = 'warden-development-signing-key-not-for-production-use!';
+export const DEV_PAYLOAD_KEY = 'dev1:' + Buffer.alloc(32, 7).toString('base64');
+export const DEV_VAULT_KEY = 'vdev1:' + Buffer.alloc(32, 11).toString('base64');
+export const DEV_PSEUDONYM_KEY = 'warden-development-pseudonym-key';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** `id:base64key,id:base64key` — the first key encrypts, all of them decrypt (rotation). */
+const keyRing = z.string().transform((raw, ctx) => {
+  const keys: { id: string; key: Buffer }[] = [];
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const idx = part.indexOf(':');
+    const id = part.slice(0, idx);
+    const key = Buffer.from(part.slice(idx + 1), 'base64');
+    if (idx <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== 32) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'expected comma-separated "keyId:base64" entries with 32-byte (AES-256) keys',
+      });
+      return z.NEVER;
+    }
+    keys.push({ id, key });
+  }
+  if (keys.length === 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'at least one key is required' });
+    return z.NEVER;
+  }
+  return keys;
+});
+
+export const EnvSchema = z.object({
+  WARDEN_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PUBLIC_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().default('./data'),
+
+  DATABASE_URL: z.string().url().optional(),
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('warden'),
+  TEMPORAL_API_KEY: z.string().optional(),
+  TEMPORAL_TLS: bool.default('false'),
+  TEMPORAL_TLS_CERT_PATH: z.string().optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().optional(),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+
+  AUTH_DEV_SECRET: z.string().min(32).default(DEV_AUTH_SECRET),
+  AUTH_ISSUER: z.string().optional(),
+  AUTH_AUDIENCE: z.string().optional(),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  AUTH_PUBLIC_KEY: z.string().optional(),
+
+  PAYLOAD_KEYS: keyRing.default(DEV_PAYLOAD_KEY),
+  VAULT_KEYS: keyRing.default(DEV_VAULT_KEY),
+  PSEUDONYM_KEY: z.string().min(16).default(DEV_PSEUDONYM_KEY),
+
+  SMTP_URL: z.string().optional(),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse and check the environment. Throws `ConfigError` naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.WARDEN_ENV === 'production') {
+    if (!e.AUTH_JWKS_URL && !e.AUTH_PUBLIC_KEY) {
+      problems.push('AUTH_JWKS_URL or AUTH_PUBLIC_KEY: production verifies tokens from a configured issuer');
+    }
+    if (!e.AUTH_ISSUER) problems.push('AUTH_ISSUER: required in production');
+    if (e.AUTH_DEV_SECRET === DEV_AUTH_SECRET && !e.AUTH_JWKS_URL && !e.AUTH_PUBLIC_KEY) {
+      problems.push('AUTH_DEV_SECRET: the development key is refused in production');
+    }
+    if (e.PAYLOAD_KEYS.some((k) => k.key.equals(parseKey(DEV_PAYLOAD_KEY)))) {
+      problems.push('PAYLOAD_KEYS: the development payload key is refused in production');
+    }
+    if (e.VAULT_KEYS.some((k) => k.key.equals(parseKey(DEV_VAULT_KEY)))) {
+      problems.push('VAULT_KEYS: the development vault key is refused in production');
+    }
+    if (e.PSEUDONYM_KEY === DEV_PSEUDONYM_KEY) {
+      problems.push('PSEUDONYM_KEY: the development pseudonym key is refused in production');
+    }
+    if (!e.DATABASE_URL) problems.push('DATABASE_URL: production needs an external PostgreSQL');
+    if (!e.TEMPORAL_ADDRESS) problems.push('TEMPORAL_ADDRESS: production needs an external Temporal');
+  }
+  if (e.PAYLOAD_KEYS.some((p) => e.VAULT_KEYS.some((v) => v.key.equals(p.key)))) {
+    problems.push('VAULT_KEYS: the identity vault must use a key separate from PAYLOAD_KEYS');
+  }
+  if (problems.length) {
+    throw new ConfigError(`Invalid configuration:\n${problems.map((p) => '  ' + p).join('\n')}`);
+  }
+  const dataDir = path.resolve(e.DATA_DIR);
+  return {
+    env: e.WARDEN_ENV,
+    isDevelopmentDefaults: e.WARDEN_ENV !== 'production',
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl: e.PUBLIC_URL,
+    },
+    logLevel: e.LOG_LEVEL,
+    dataDir,
+    database: {
+      url: e.DATABASE_URL,
+      embeddedPort: e.EMBEDDED_POSTGRES_PORT,
+      poolSize: e.DATABASE_POOL_SIZE,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: e.TEMPORAL_TLS,
+      tlsCertPath: e.TEMPORAL_TLS_CERT_PATH,
+      tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devPort: e.TEMPORAL_DEV_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+    },
+    auth: {
+      devSecret: e.AUTH_DEV_SECRET,
+      issuer: e.AUTH_ISSUER,
+      audience: e.AUTH_AUDIENCE,
+      jwksUrl: e.AUTH_JWKS_URL,
+      publicKeyPem: e.AUTH_PUBLIC_KEY,
+    },
+    keys: {
+      payload: e.PAYLOAD_KEYS,
+      vault: e.VAULT_KEYS,
+      pseudonym: e.PSEUDONYM_KEY,
+    },
+    smtpUrl: e.SMTP_URL,
+  };
+}
+
+function parseKey(entry: string): Buffer {
+  return Buffer.from(entry.slice(entry.indexOf(':') + 1), 'base64');
+}

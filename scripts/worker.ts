@@ -1,0 +1,14 @@
+/**
+ * `npm run worker`: a Temporal worker alone (scale out on the task queue). Applies migrations
+ * before polling, so a new worker version never runs against an old schema.
+ */
+import { runProcess } from '../infra/process';
+import { defaultDatabaseUrl, defaultTemporalAddress, openClient, openDatabase, startWorker } from '../infra/system';
+
+await runProcess('worker', async ({ config, logger, life }) => {
+  const database = await openDatabase(config, defaultDatabaseUrl(config), life, true);
+  const address = defaultTemporalAddress(config);
+  await openClient(config, address, life, logger);
+  await startWorker({ config, database, address, logger, life });
+  logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
+});

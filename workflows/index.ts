@@ -1,0 +1,6 @@
+/**
+ * Workflow code: deterministic only. May import `@temporalio/workflow`, `domain/` and
+ * `./definitions`; sees activities only as a type. Never imports `node:*`, `db/`, `api/` or
+ * anything with I/O (a test enforces it).
+ */
+export { systemCheckWorkflow } from './system-check';
