@@ -43,7 +43,7 @@ let operations: Array<{ method: string; path: string; key: string }>;
 
 beforeAll(async () => {
   sys = await startTestSystem();
-  const doc = sys.app.openapi as { paths: Record<string, Record<string, unknown>> };
+  const doc = sys.app.openapi as unknown as { paths: Record<string, Record<string, unknown>> };
   operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
     Object.keys(ops).map((method) => ({ method: method.toUpperCase(), path, key: `${method.toUpperCase()} ${path}` })),
   );
