@@ -4,3 +4,6 @@ export * from './settings';
 export * from './system-checks';
 export * from './subjects';
 export * from './alerts';
+export * from './cases';
+export * from './steps';
+export * from './notifications';
