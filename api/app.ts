@@ -64,7 +64,11 @@ export function createApp(deps: AppDeps): App {
       genReqId: (req) => req.id as string,
       // Paths carry opaque ids only; query strings may carry filters, so they are left out.
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        req: (req: { id: unknown; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split('?')[0],
+        }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
@@ -72,7 +76,9 @@ export function createApp(deps: AppDeps): App {
   );
   app.use((req, res, next) => {
     const end = httpDuration.startTimer({ method: req.method });
-    res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
+    res.on('finish', () =>
+      end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }),
+    );
     next();
   });
   app.use(express.json({ limit: '20mb', strict: true }));
@@ -82,7 +88,8 @@ export function createApp(deps: AppDeps): App {
   registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
 
   const router = express.Router();
-  let document: App['openapi'] | undefined;
+  // The document is generated after every route is registered; its own route serves it then.
+  const contract: { document?: App['openapi'] } = {};
   const contractRoutes = [
     route({
       method: 'get',
@@ -103,7 +110,7 @@ export function createApp(deps: AppDeps): App {
       summary: 'This OpenAPI document',
       permission: 'public',
       responses: { 200: { description: 'OpenAPI 3 document', schema: z.object({}).passthrough() } },
-      handler: () => ({ body: document }),
+      handler: () => ({ body: contract.document }),
     }),
   ];
   mountRoutes(router, registry, [...allRoutes(), ...contractRoutes] as RouteSpec[], deps);
@@ -115,7 +122,7 @@ export function createApp(deps: AppDeps): App {
     responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
   });
 
-  document = new OpenApiGeneratorV3(registry.definitions).generateDocument({
+  const document = new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',
     info: {
       title: 'Warden API',
@@ -124,6 +131,7 @@ export function createApp(deps: AppDeps): App {
     },
     servers: [{ url: deps.config.http.publicUrl ?? '/' }],
   });
+  contract.document = document;
 
   app.use(router);
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Warden API' }));

@@ -4,7 +4,7 @@
  * and with the OpenAPI registry, so the document describes every route by construction and no
  * route can exist without a permission.
  */
-import { extendZodWithOpenApi, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Request, Response, Router } from 'express';
 import { z, type ZodTypeAny } from 'zod';
 import type { Client } from '@temporalio/client';
@@ -133,7 +133,10 @@ export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: R
             reason: `missing permission ${spec.permission}`,
             requestId,
           });
-          throw new HttpError(ErrorType.Forbidden, `This action needs one of the roles: ${PERMISSIONS[spec.permission].join(', ')}`);
+          throw new HttpError(
+            ErrorType.Forbidden,
+            `This action needs one of the roles: ${PERMISSIONS[spec.permission].join(', ')}`,
+          );
         }
       }
       res.locals.principal = principal;

@@ -5,9 +5,7 @@
 import { z } from 'zod';
 import { STAKEHOLDERS, STEP_KINDS, type StepKind } from './roles';
 
-export const RegionCode = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{1,15}$/, 'a region code is 2–16 lowercase letters, digits or dashes');
+export const RegionCode = z.string().regex(/^[a-z][a-z0-9-]{1,15}$/, 'a region code is 2–16 lowercase letters, digits or dashes');
 
 export const Requirement = z
   .object({
@@ -19,7 +17,10 @@ export const Requirement = z
 export const ApprovalRule = z
   .object({
     require: z.array(Requirement).min(1, 'a rule requires at least one stakeholder'),
-    slaHours: z.number().positive('slaHours must be greater than 0').max(24 * 90),
+    slaHours: z
+      .number()
+      .positive('slaHours must be greater than 0')
+      .max(24 * 90),
     remindAtPercent: z.array(z.number().int().min(1).max(99)).max(10).default([]),
     onExpiry: z.enum(['reject', 'escalate']).default('reject'),
     escalateTo: z.enum(STAKEHOLDERS).optional(),
@@ -74,10 +75,17 @@ export const RestrictedEntry = z
 export const RegionInput = z
   .object({
     name: z.string().trim().min(1).max(120),
-    languages: z.array(z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a language is an ISO 639 code such as "en" or "de"')).min(1).max(20),
+    languages: z
+      .array(z.string().regex(/^[a-z]{2,3}(-[A-Z]{2})?$/, 'a language is an ISO 639 code such as "en" or "de"'))
+      .min(1)
+      .max(20),
     requireReviewerLanguage: z.boolean().default(false),
     allowDeanonymization: z.boolean().default(true),
-    revealGrantHours: z.number().positive().max(24 * 30).default(24),
+    revealGrantHours: z
+      .number()
+      .positive()
+      .max(24 * 30)
+      .default(24),
     approvalRules: ApprovalRules,
     restricted: z.array(RestrictedEntry).max(1000).default([]),
   })
@@ -86,10 +94,7 @@ export type RegionInput = z.infer<typeof RegionInput>;
 
 export type Region = RegionInput & { code: string; version: number; updatedAt: string };
 
-const rule = (
-  require: Array<[ApprovalRule['require'][number]['stakeholder'], number]>,
-  slaHours: number,
-): ApprovalRule => ({
+const rule = (require: Array<[ApprovalRule['require'][number]['stakeholder'], number]>, slaHours: number): ApprovalRule => ({
   require: require.map(([stakeholder, count]) => ({ stakeholder, count })),
   slaHours,
   remindAtPercent: [50, 80],
@@ -105,11 +110,42 @@ export const DEFAULT_REGIONS: Record<string, RegionInput> = {
     allowDeanonymization: false,
     revealGrantHours: 24,
     approvalRules: {
-      reveal_identity: rule([['privacy', 1], ['legal', 1]], 48),
-      send_notice: rule([['hr', 1], ['legal', 1]], 72),
-      escalate_investigation: rule([['legal', 1], ['privacy', 1]], 72),
-      escalate_hr_action: rule([['hr', 1], ['legal', 1], ['privacy', 1]], 72),
-      resolve_confirmed_violation: rule([['legal', 1], ['hr', 1]], 72),
+      reveal_identity: rule(
+        [
+          ['privacy', 1],
+          ['legal', 1],
+        ],
+        48,
+      ),
+      send_notice: rule(
+        [
+          ['hr', 1],
+          ['legal', 1],
+        ],
+        72,
+      ),
+      escalate_investigation: rule(
+        [
+          ['legal', 1],
+          ['privacy', 1],
+        ],
+        72,
+      ),
+      escalate_hr_action: rule(
+        [
+          ['hr', 1],
+          ['legal', 1],
+          ['privacy', 1],
+        ],
+        72,
+      ),
+      resolve_confirmed_violation: rule(
+        [
+          ['legal', 1],
+          ['hr', 1],
+        ],
+        72,
+      ),
     },
     restricted: [],
   },
@@ -123,7 +159,13 @@ export const DEFAULT_REGIONS: Record<string, RegionInput> = {
       reveal_identity: rule([['legal', 1]], 24),
       send_notice: rule([['hr', 1]], 72),
       escalate_investigation: rule([['legal', 1]], 72),
-      escalate_hr_action: rule([['hr', 1], ['legal', 1]], 72),
+      escalate_hr_action: rule(
+        [
+          ['hr', 1],
+          ['legal', 1],
+        ],
+        72,
+      ),
       resolve_confirmed_violation: rule([['legal', 1]], 72),
     },
     restricted: [],

@@ -5,6 +5,7 @@
  * A missing or malformed variable stops the process with a message that names it; production
  * refuses the development keys that make local use convenient.
  */
+import { createPrivateKey, createPublicKey, createHash, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -13,15 +14,20 @@ export const DEV_AUTH_SECRET = 'warden-development-signing-key-not-for-productio
 export const DEV_PAYLOAD_KEY = 'dev1:' + Buffer.alloc(32, 7).toString('base64');
 export const DEV_VAULT_KEY = 'vdev1:' + Buffer.alloc(32, 11).toString('base64');
 export const DEV_PSEUDONYM_KEY = 'warden-development-pseudonym-key';
+/** Ed25519 seed (base64) that signs audit checkpoints in development. */
+export const DEV_AUDIT_SIGNING_KEY = Buffer.alloc(32, 13).toString('base64');
+/** The audit log is kept at least this long; configuration may only lengthen it. */
+export const MIN_AUDIT_RETENTION_DAYS = 180;
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** `id:base64key,id:base64key` — the first key encrypts, all of them decrypt (rotation). */
 const keyRing = z.string().transform((raw, ctx) => {
   const keys: { id: string; key: Buffer }[] = [];
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const idx = part.indexOf(':');
     const id = part.slice(0, idx);
     const key = Buffer.from(part.slice(idx + 1), 'base64');
@@ -75,6 +81,31 @@ export const EnvSchema = z.object({
   PSEUDONYM_KEY: z.string().min(16).default(DEV_PSEUDONYM_KEY),
 
   SMTP_URL: z.string().optional(),
+
+  /** Ed25519 private key for audit checkpoints: a PKCS8 PEM, or a base64 32-byte seed. */
+  AUDIT_SIGNING_KEY: z
+    .string()
+    .default(DEV_AUDIT_SIGNING_KEY)
+    .transform((raw, ctx) => {
+      try {
+        return parseEd25519PrivateKey(raw);
+      } catch (err) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  AUDIT_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(MIN_AUDIT_RETENTION_DAYS, `audit entries are kept at least ${MIN_AUDIT_RETENTION_DAYS} days`)
+    .default(MIN_AUDIT_RETENTION_DAYS),
+  /** How often the worker's Temporal schedule writes a signed audit checkpoint. */
+  AUDIT_CHECKPOINT_INTERVAL_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(15),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -108,6 +139,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     }
     if (e.PSEUDONYM_KEY === DEV_PSEUDONYM_KEY) {
       problems.push('PSEUDONYM_KEY: the development pseudonym key is refused in production');
+    }
+    if (e.AUDIT_SIGNING_KEY.keyId === parseEd25519PrivateKey(DEV_AUDIT_SIGNING_KEY).keyId) {
+      problems.push('AUDIT_SIGNING_KEY: the development audit signing key is refused in production');
     }
     if (!e.DATABASE_URL) problems.push('DATABASE_URL: production needs an external PostgreSQL');
     if (!e.TEMPORAL_ADDRESS) problems.push('TEMPORAL_ADDRESS: production needs an external Temporal');
@@ -159,9 +193,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       pseudonym: e.PSEUDONYM_KEY,
     },
     smtpUrl: e.SMTP_URL,
+    audit: {
+      signingKey: e.AUDIT_SIGNING_KEY,
+      retentionDays: e.AUDIT_RETENTION_DAYS,
+      checkpointIntervalMinutes: e.AUDIT_CHECKPOINT_INTERVAL_MINUTES,
+    },
   };
 }
 
 function parseKey(entry: string): Buffer {
   return Buffer.from(entry.slice(entry.indexOf(':') + 1), 'base64');
+}
+
+/** An Ed25519 key pair for audit checkpoints; `keyId` names the public key (sha256, 16 hex). */
+export interface AuditSigningKey {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicKeyPem: string;
+  keyId: string;
+}
+
+/** PKCS8 DER prefix of an Ed25519 private key; the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export function parseEd25519PrivateKey(raw: string): AuditSigningKey {
+  let privateKey: KeyObject;
+  const text = raw.trim();
+  if (text.includes('-----BEGIN')) {
+    privateKey = createPrivateKey({ key: text.replace(/\\n/g, '\n'), format: 'pem' });
+  } else {
+    const seed = Buffer.from(text, 'base64');
+    if (seed.length !== 32) throw new Error('expected a PKCS8 PEM or a base64 32-byte Ed25519 seed');
+    privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`expected an Ed25519 key, got ${privateKey.asymmetricKeyType}`);
+  const publicKey = createPublicKey(privateKey);
+  const der = publicKey.export({ format: 'der', type: 'spki' });
+  return {
+    privateKey,
+    publicKey,
+    publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    keyId: createHash('sha256').update(der).digest('hex').slice(0, 16),
+  };
 }

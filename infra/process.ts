@@ -7,7 +7,10 @@ import { SetupError } from './dev-services';
 import { createLogger, type Logger } from './logger';
 import { Lifecycle } from './system';
 
-export async function runProcess(name: string, main: (ctx: { config: Config; logger: Logger; life: Lifecycle }) => Promise<void>) {
+export async function runProcess(
+  name: string,
+  main: (ctx: { config: Config; logger: Logger; life: Lifecycle }) => Promise<void>,
+) {
   let config: Config;
   try {
     config = loadConfig();

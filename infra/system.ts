@@ -51,7 +51,10 @@ export function defaultTemporalAddress(config: Config): string {
 export async function startEmbedded(config: Config, life: Lifecycle, logger: Logger, opts: { codecEndpoint?: string } = {}) {
   let databaseUrl = config.database.url;
   if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.database.embeddedPort });
+    const pg = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'postgres'),
+      port: config.database.embeddedPort,
+    });
     life.add('embedded-postgres', pg.stop);
     databaseUrl = pg.url;
     logger.info({ port: config.database.embeddedPort }, 'embedded PostgreSQL started');
@@ -135,16 +138,25 @@ export async function startApi(opts: {
     const s = app.app.listen(opts.config.http.port, opts.config.http.host, () => resolve(s));
     s.once('error', reject);
   });
-  opts.life.add('http', () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  }));
+  opts.life.add(
+    'http',
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  );
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.config.http.port;
   return { app, server, url: `http://${opts.config.http.host}:${port}` };
 }
 
-export async function openClient(config: Config, address: string, life: Lifecycle, logger: Logger): Promise<{ client: Client; connection: Connection }> {
+export async function openClient(
+  config: Config,
+  address: string,
+  life: Lifecycle,
+  logger: Logger,
+): Promise<{ client: Client; connection: Connection }> {
   const c = await connectClient(config, address);
   life.add('temporal-connection(client)', () => c.connection.close());
   await ensureSearchAttributes(c.connection, config.temporal.namespace, logger);

@@ -6,7 +6,13 @@ import { parseArgs } from 'node:util';
 import { Claims, mintDevToken } from '../api/middleware/auth';
 import { ConfigError, loadConfig } from '../infra/config';
 
-const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+const list = (v: string | undefined) =>
+  v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 
 try {
   const { values } = parseArgs({

@@ -66,7 +66,8 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
         throw unauthenticated(`Invalid token claims: ${i.path.join('.')}: ${i.message}`);
       }
       const c = claims.data;
-      if (c.roles.includes('approver') && !c.stakeholder) throw unauthenticated('Invalid token claims: approvers need a stakeholder');
+      if (c.roles.includes('approver') && !c.stakeholder)
+        throw unauthenticated('Invalid token claims: approvers need a stakeholder');
       return { sub: c.sub, roles: c.roles, stakeholder: c.stakeholder, regions: c.regions, languages: c.languages };
     },
   };

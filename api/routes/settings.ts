@@ -53,7 +53,9 @@ export const settingsRoutes = [
           targetType: 'settings',
           targetId: 'tenant',
           outcome: 'allowed',
-          details: Object.fromEntries(changed.map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }])),
+          details: Object.fromEntries(
+            changed.map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }]),
+          ),
         });
         return after;
       });

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
+import type { Test } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog } from '../../db/schema';
 import type { Role } from '../../domain/roles';
@@ -51,7 +52,7 @@ beforeAll(async () => {
 afterAll(async () => sys?.close());
 
 function call(method: string, path: string) {
-  const agent = sys.http as unknown as Record<string, (p: string) => import('supertest').Test>;
+  const agent = sys.http as unknown as Record<string, (p: string) => Test>;
   const req = agent[method.toLowerCase()]!(samplePath(path));
   return ['POST', 'PUT', 'PATCH'].includes(method) ? req.send({}) : req;
 }

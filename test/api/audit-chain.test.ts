@@ -1,0 +1,78 @@
+import { asc, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit, GENESIS_HASH, verifyAuditChain } from '../../db/audit';
+import { auditLog } from '../../db/schema';
+import { startTestSystem, type TestSystem } from '../helpers/system';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({ worker: false });
+});
+afterAll(async () => sys?.close());
+
+const entry = (i: number) => ({
+  actor: `actor-${i % 3}`,
+  actorRoles: ['admin'],
+  action: 'test.append',
+  category: 'system' as const,
+  targetType: 'thing',
+  targetId: `t-${i}`,
+  outcome: 'allowed' as const,
+  details: { i, nested: { b: 2, a: 1 } },
+});
+
+describe('the audit log is a hash chain', () => {
+  it('each appended entry links to the previous one, and verification recomputes every hash', async () => {
+    const first = await appendAudit(sys.db, entry(1));
+    const second = await appendAudit(sys.db, entry(2));
+    expect(first.prevHash).toBe(GENESIS_HASH);
+    expect(second.prevHash).toBe(first.hash);
+    expect(second.seq).toBeGreaterThan(first.seq);
+    const result = await verifyAuditChain(sys.db);
+    expect(result).toMatchObject({ ok: true, checked: 2, lastHash: second.hash });
+  });
+
+  it('concurrent writers still produce one unbroken chain', async () => {
+    await Promise.all(Array.from({ length: 60 }, (_, i) => appendAudit(sys.db, entry(100 + i))));
+    const rows = await sys.db.select().from(auditLog).orderBy(asc(auditLog.seq));
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prevHash).toBe(rows[i - 1]!.hash);
+    expect(new Set(rows.map((r) => r.prevHash)).size).toBe(rows.length);
+    expect(await verifyAuditChain(sys.db)).toMatchObject({ ok: true, checked: rows.length });
+  });
+
+  it('an entry rolls back with the change it records', async () => {
+    const before = await verifyAuditChain(sys.db);
+    await expect(
+      sys.db.transaction(async (tx) => {
+        await appendAudit(tx, entry(999));
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    expect(await verifyAuditChain(sys.db)).toMatchObject({ ok: true, checked: before.checked, lastHash: before.lastHash });
+  });
+
+  it('the database refuses UPDATE, DELETE and TRUNCATE of the log', async () => {
+    const refusal = (q: ReturnType<typeof sql>) =>
+      sys.db.execute(q).then(
+        () => 'accepted',
+        (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+      );
+    expect(await refusal(sql`update audit_log set actor = 'someone-else'`)).toMatch(/append-only: UPDATE/);
+    expect(await refusal(sql`delete from audit_log`)).toMatch(/append-only: DELETE/);
+    expect(await refusal(sql`truncate audit_log`)).toMatch(/append-only: TRUNCATE/);
+    expect((await verifyAuditChain(sys.db)).ok).toBe(true);
+  });
+
+  it('an entry edited behind the trigger is detected at its position', async () => {
+    const rows = await sys.db.select().from(auditLog).orderBy(asc(auditLog.seq));
+    const victim = rows[5]!;
+    await sys.db.transaction(async (tx) => {
+      await tx.execute(sql`set local session_replication_role = replica`);
+      await tx.execute(sql`update audit_log set target_id = 'forged' where seq = ${victim.seq}`);
+    });
+    expect(await verifyAuditChain(sys.db)).toMatchObject({
+      ok: false,
+      firstBroken: { seq: victim.seq, reason: 'hash_mismatch' },
+    });
+  });
+});
