@@ -20,6 +20,14 @@ export const PERMISSIONS = {
   'settings:read': ['admin'],
   'settings:write': ['admin'],
   'system:check': ['admin'],
+  'alerts:confirm': ['analyst', 'investigator'],
+  'cases:read': ['analyst', 'investigator', 'auditor'],
+  'cases:assign': ['investigator'],
+  'cases:notes': ['investigator'],
+  'cases:steps': ['investigator'],
+  'cases:resolve': ['investigator'],
+  'approvals:inbox': ['approver'],
+  'approvals:decide': ['approver'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
