@@ -82,6 +82,13 @@ export const EnvSchema = z.object({
 
   SMTP_URL: z.string().optional(),
 
+  /** Multiplies every approval SLA and reminder (tests and demos: 0.0005 turns 1 h into 1.8 s). */
+  SLA_TIME_SCALE: z.coerce.number().positive().max(1000).default(1),
+  /** Deadline of every Update the API sends to a workflow. */
+  UPDATE_DEADLINE_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Test knob: a case workflow continues-as-new at this history length (else when Temporal suggests). */
+  CASE_CONTINUE_AS_NEW_AFTER_EVENTS: z.coerce.number().int().min(20).optional(),
+
   /** Ed25519 private key for audit checkpoints: a PKCS8 PEM, or a base64 32-byte seed. */
   AUDIT_SIGNING_KEY: z
     .string()
@@ -193,6 +200,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       pseudonym: e.PSEUDONYM_KEY,
     },
     smtpUrl: e.SMTP_URL,
+    cases: {
+      slaTimeScale: e.SLA_TIME_SCALE,
+      updateDeadlineMs: e.UPDATE_DEADLINE_MS,
+      continueAsNewAfterEvents: e.CASE_CONTINUE_AS_NEW_AFTER_EVENTS,
+    },
     audit: {
       signingKey: e.AUDIT_SIGNING_KEY,
       retentionDays: e.AUDIT_RETENTION_DAYS,

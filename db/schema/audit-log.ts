@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigserial, index, jsonb, pgEnum, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 export const auditOutcome = pgEnum('audit_outcome', ['allowed', 'denied']);
@@ -30,6 +31,10 @@ export const auditLog = pgTable(
     index('audit_log_actor_idx').on(t.actor, t.seq),
     index('audit_log_target_idx').on(t.targetType, t.targetId, t.seq),
     index('audit_log_category_idx').on(t.category, t.seq),
+    index('audit_log_region_idx').on(t.region, t.seq),
+    index('audit_log_action_idx').on(t.action, t.seq),
+    // `GET /v1/audit?caseId=` matches entries whose target is the case or whose details name it.
+    index('audit_log_details_case_idx').on(sql`(${t.details}->>'caseId')`, t.seq),
   ],
 );
 

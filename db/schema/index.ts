@@ -7,3 +7,5 @@ export * from './alerts';
 export * from './cases';
 export * from './steps';
 export * from './notifications';
+export * from './audit-checkpoints';
+export * from './workflow-history-archive';
