@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
+import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import { pinoHttp } from 'pino-http';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
@@ -11,6 +12,7 @@ import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
+import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
 import { regionRoutes } from './routes/regions';
 import { settingsRoutes } from './routes/settings';
@@ -24,7 +26,7 @@ declare module 'http' {
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -133,6 +135,15 @@ export function createApp(deps: AppDeps): App {
   });
   contract.document = document;
 
+  // The Temporal Web UI calls the codec endpoint from its own origin, with credentials.
+  app.use(
+    '/codec',
+    cors({
+      origin: deps.config.codecCorsOrigins,
+      credentials: true,
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-Namespace'],
+    }),
+  );
   app.use(router);
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Warden API' }));
   app.use(notFoundRoute);

@@ -15,6 +15,7 @@ import { hasPermission, PERMISSIONS, type Permission, type Principal } from '../
 import { ErrorType } from '../domain/errors';
 import type { Config } from '../infra/config';
 import { HttpError } from './errors';
+import { CODEC_COOKIE } from './codec-cookie';
 import type { Authenticator } from './middleware/auth';
 
 extendZodWithOpenApi(z);
@@ -69,6 +70,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** Also accept the codec session cookie (or a `token` query parameter) as credentials. */
+  cookieAuth?: boolean;
   /** Content types accepted besides JSON (e.g. `text/csv`), as raw text bodies. */
   rawBodyTypes?: string[];
   responses: Record<number, { description: string; schema?: ZodTypeAny; contentType?: string }>;
@@ -100,6 +103,18 @@ const STANDARD_ERRORS: Record<number, string> = {
   404: 'Not found, or outside the caller’s regions',
 };
 
+/** The Authorization header, or for cookie-auth routes the session cookie / `token` query. */
+function credentials(req: Request, spec: RouteSpec): string | undefined {
+  if (req.headers.authorization || !spec.cookieAuth) return req.headers.authorization;
+  const fromQuery = typeof req.query.token === 'string' ? req.query.token : undefined;
+  const fromCookie = (req.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim().split('='))
+    .find(([k]) => k === CODEC_COOKIE)?.[1];
+  const token = fromQuery ?? (fromCookie ? decodeURIComponent(fromCookie) : undefined);
+  return token ? `Bearer ${token}` : undefined;
+}
+
 function toExpressPath(p: string): string {
   return p.replace(/\{([^}]+)\}/g, ':$1');
 }
@@ -122,7 +137,7 @@ export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: R
       if (spec.permission === 'public') {
         principal = { sub: 'anonymous', roles: [], regions: [], languages: [] };
       } else {
-        principal = await deps.authenticator.authenticate(req.headers.authorization);
+        principal = await deps.authenticator.authenticate(credentials(req, spec));
         if (!hasPermission(principal, spec.permission)) {
           await appendAudit(deps.db, {
             actor: principal.sub,

@@ -20,6 +20,7 @@ export const PERMISSIONS = {
   'settings:read': ['admin'],
   'settings:write': ['admin'],
   'system:check': ['admin'],
+  'codec:use': ['auditor'],
   'alerts:confirm': ['analyst', 'investigator'],
   'cases:read': ['analyst', 'investigator', 'auditor'],
   'cases:assign': ['investigator'],

@@ -81,6 +81,11 @@ export const EnvSchema = z.object({
   PSEUDONYM_KEY: z.string().min(16).default(DEV_PSEUDONYM_KEY),
 
   SMTP_URL: z.string().optional(),
+  /** Origins (the Temporal Web UI) allowed to call the codec endpoint with credentials. */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .default('http://127.0.0.1:8233,http://localhost:8233')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
 
   /** Multiplies every approval SLA and reminder (tests and demos: 0.0005 turns 1 h into 1.8 s). */
   SLA_TIME_SCALE: z.coerce.number().positive().max(1000).default(1),
@@ -200,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       pseudonym: e.PSEUDONYM_KEY,
     },
     smtpUrl: e.SMTP_URL,
+    codecCorsOrigins: e.CODEC_CORS_ORIGINS,
     cases: {
       slaTimeScale: e.SLA_TIME_SCALE,
       updateDeadlineMs: e.UPDATE_DEADLINE_MS,

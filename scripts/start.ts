@@ -20,7 +20,9 @@ const DEV_PRINCIPALS: Claims[] = [
 
 await runProcess('start', async ({ config, logger, life }) => {
   const apiBase = config.http.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
-  const { databaseUrl, temporalAddress, temporalUi } = await startEmbedded(config, life, logger);
+  const { databaseUrl, temporalAddress, temporalUi } = await startEmbedded(config, life, logger, {
+    codecEndpoint: `${apiBase}/codec`,
+  });
   const database = await openDatabase(config, databaseUrl, life, true);
   const { client } = await openClient(config, temporalAddress, life, logger);
   await startWorker({ config, database, address: temporalAddress, logger, life });
@@ -42,6 +44,12 @@ await runProcess('start', async ({ config, logger, life }) => {
       lines.push(`  ${label.padEnd(16)} ${await mintDevToken(config.auth.devSecret, p)}`);
     }
   }
+  lines.push(
+    '',
+    'The Temporal Web UI shows payloads encrypted. To read them as an auditor, open',
+    `  ${apiBase}/codec/session?token=<auditor token>&redirect=${encodeURIComponent(temporalUi ?? '')}`,
+    'and enable "Include cross-origin credentials" in the UI\'s codec settings.',
+  );
   lines.push('', `Try: curl -H "Authorization: Bearer <admin token>" ${url}/v1/regions`, 'Press Ctrl-C to stop.', '');
   process.stdout.write(lines.join('\n') + '\n');
 });

@@ -23,6 +23,9 @@ const EXPECTED: Record<string, Role[] | 'public'> = {
   'GET /v1/settings': ['admin'],
   'PATCH /v1/settings': ['admin'],
   'POST /v1/system/check': ['admin'],
+  'POST /codec/decode': ['auditor'],
+  'POST /codec/encode': ['auditor'],
+  'GET /codec/session': ['auditor'],
 };
 
 /** One principal per role (approver with a stakeholder), all regions so only the role matters. */
