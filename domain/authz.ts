@@ -29,6 +29,11 @@ export const PERMISSIONS = {
   'cases:resolve': ['investigator'],
   'approvals:inbox': ['approver'],
   'approvals:decide': ['approver'],
+  'audit:read': ['auditor'],
+  'audit:verify': ['auditor'],
+  'audit:export': ['auditor'],
+  'audit:checkpoint': ['auditor', 'admin'],
+  'cases:history': ['auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
