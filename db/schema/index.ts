@@ -9,3 +9,5 @@ export * from './steps';
 export * from './notifications';
 export * from './audit-checkpoints';
 export * from './workflow-history-archive';
+export * from './notice-templates';
+export * from './notices';
