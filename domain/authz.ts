@@ -34,6 +34,14 @@ export const PERMISSIONS = {
   'audit:export': ['auditor'],
   'audit:checkpoint': ['auditor', 'admin'],
   'cases:history': ['auditor'],
+  'subjects:import': ['connector'],
+  'subjects:read': ['admin', 'analyst'],
+  'signals:write': ['connector'],
+  'signals:read': ['connector', 'admin'],
+  'policies:read': ['admin'],
+  'policies:write': ['admin'],
+  'alerts:read': ['analyst', 'investigator'],
+  'alerts:triage': ['analyst', 'investigator'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
