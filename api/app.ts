@@ -14,6 +14,7 @@ import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
+import { noticeTemplateRoutes } from './routes/notice-templates';
 import { regionRoutes } from './routes/regions';
 import { settingsRoutes } from './routes/settings';
 import { systemRoutes } from './routes/system';
@@ -26,7 +27,7 @@ declare module 'http' {
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

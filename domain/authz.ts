@@ -27,6 +27,8 @@ export const PERMISSIONS = {
   'cases:notes': ['investigator'],
   'cases:steps': ['investigator'],
   'cases:resolve': ['investigator'],
+  'notice_templates:read': ['admin', 'investigator'],
+  'notice_templates:write': ['admin', 'investigator'],
   'approvals:inbox': ['approver'],
   'approvals:decide': ['approver'],
   'audit:read': ['auditor'],

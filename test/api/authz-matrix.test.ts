@@ -26,6 +26,9 @@ const EXPECTED: Record<string, Role[] | 'public'> = {
   'POST /codec/decode': ['auditor'],
   'POST /codec/encode': ['auditor'],
   'GET /codec/session': ['auditor'],
+  'GET /v1/notice-templates': ['admin', 'investigator'],
+  'GET /v1/notice-templates/{id}': ['admin', 'investigator'],
+  'PUT /v1/notice-templates/{id}': ['admin', 'investigator'],
 };
 
 /** One principal per role (approver with a stakeholder), all regions so only the role matters. */
