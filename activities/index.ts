@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../infra/config';
 import type { Db } from '../db';
+import { createCaseActivities } from './cases';
 import { createSystemActivities } from './system';
 
 export interface ActivityDeps {
@@ -17,6 +18,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSystemActivities(deps),
+    ...createCaseActivities(deps),
   };
 }
 

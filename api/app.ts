@@ -12,6 +12,7 @@ import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
+import { caseRoutes } from './routes/cases';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
 import { noticeTemplateRoutes } from './routes/notice-templates';
@@ -27,7 +28,7 @@ declare module 'http' {
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...caseRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

@@ -6,6 +6,19 @@
  * Search attributes hold ids and statuses only — never anything that identifies a person.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type {
+  CaseStatus,
+  Decision,
+  DecisionRecord,
+  Requirement,
+  RequirementProgress,
+  Resolution,
+  Severity,
+  StepRuleSnapshot,
+  StepStatus,
+} from '../domain/cases';
+import type { Stakeholder, StepKind } from '../domain/roles';
 
 export const WardenRegion = defineSearchAttributeKey('WardenRegion', SearchAttributeType.KEYWORD);
 export const WardenStatus = defineSearchAttributeKey('WardenStatus', SearchAttributeType.KEYWORD);
@@ -36,4 +49,214 @@ export interface SystemCheckResult {
 export const workflowIds = {
   systemCheck: (checkId: string) => `system-check-${checkId}`,
   case: (caseId: string) => `case-${caseId}`,
+  step: (caseId: string, stepId: string) => `case-${caseId}-step-${stepId}`,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cases and approval steps
+
+/** An approver as the API authenticated them: what the step's Update validator checks. */
+export interface ApproverActor extends Actor {
+  stakeholder?: Stakeholder;
+  regions: string[];
+  languages: string[];
+}
+
+/** A case's lifecycle state, carried across continue-as-new. */
+export interface CaseState {
+  status: CaseStatus;
+  owner: string | null;
+  severity: Severity;
+  alertIds: string[];
+  steps: Record<string, CaseStepState>;
+  /** The approved resolve_confirmed_violation step, once there is one. */
+  violationApprovedStepId: string | null;
+  resolution: { outcome: Resolution; actionTaken: string; by: string; at: string } | null;
+  /** Bumped on every change; projections never overwrite a newer version. */
+  version: number;
+  runs: number;
+}
+
+export interface CaseStepState {
+  kind: StepKind;
+  status: StepStatus;
+  workflowId: string;
+}
+
+export interface CaseWorkflowInput {
+  caseId: string;
+  subjectId: string;
+  region: string;
+  severity: Severity;
+  openedAt: string;
+  openedBy: Actor;
+  /** Test knob: continue-as-new at this history length even if Temporal has not suggested it. */
+  continueAsNewAfterEvents?: number;
+  /** State carried by continue-as-new; absent on the first run. */
+  carried?: CaseState;
+}
+
+export interface CaseResult {
+  caseId: string;
+  status: CaseStatus;
+  resolution: CaseState['resolution'];
+  alertIds: string[];
+}
+
+/** Attach a confirmed alert (signalWithStart by the confirm command; idempotent by alert id). */
+export interface AttachAlertInput {
+  alertId: string;
+  severity: Severity;
+  comment: string;
+  /** The note the confirm comment becomes (deterministic from the alert id, so retries add one note). */
+  noteId: string;
+  actor: Actor;
+  at: string;
+}
+
+export interface AssignCaseInput {
+  owner: string;
+  actor: Actor;
+}
+
+export interface AddNoteInput {
+  noteId: string;
+  body: string;
+  actor: Actor;
+}
+
+export interface RequestStepInput {
+  stepId: string;
+  kind: StepKind;
+  reason: string;
+  templateId?: string;
+  rule: StepRuleSnapshot;
+  /** The rule's SLA in ms, already scaled by SLA_TIME_SCALE. */
+  slaMs: number;
+  requestedAt: string;
+  actor: Actor;
+}
+
+export interface StepRequested {
+  stepId: string;
+  status: StepStatus;
+  requirements: Requirement[];
+  dueAt: string;
+}
+
+export interface ResolveCaseInput {
+  outcome: Resolution;
+  actionTaken: string;
+  actor: Actor;
+}
+
+/** What a step workflow tells its case when it ends. */
+export interface StepFinished {
+  stepId: string;
+  kind: StepKind;
+  status: Exclude<StepStatus, 'pending'>;
+  /** `approved`, `rejected_by_approver`, `sla_expired`, `case_closed`… */
+  reason: string;
+  decidedBy: string[];
+  at: string;
+}
+
+export interface CaseSummary {
+  caseId: string;
+  status: CaseStatus;
+  owner: string | null;
+  severity: Severity;
+  alertIds: string[];
+  resolution: CaseState['resolution'];
+  pendingSteps: string[];
+  version: number;
+}
+
+export const attachAlertSignal = defineSignal<[AttachAlertInput]>('attachAlert');
+export const stepFinishedSignal = defineSignal<[StepFinished]>('stepFinished');
+export const assignCaseUpdate = defineUpdate<CaseSummary, [AssignCaseInput]>('assignCase');
+export const addNoteUpdate = defineUpdate<{ noteId: string }, [AddNoteInput]>('addNote');
+export const requestStepUpdate = defineUpdate<StepRequested, [RequestStepInput]>('requestStep');
+export const resolveCaseUpdate = defineUpdate<CaseSummary, [ResolveCaseInput]>('resolveCase');
+export const getCaseQuery = defineQuery<CaseSummary>('getCase');
+
+export interface StepWorkflowInput {
+  caseId: string;
+  stepId: string;
+  kind: StepKind;
+  region: string;
+  requestedBy: Actor;
+  requestedAt: string;
+  rule: StepRuleSnapshot;
+  slaMs: number;
+}
+
+export interface DecideStepInput {
+  decision: Decision;
+  comment: string;
+  actor: ApproverActor;
+}
+
+export interface StepView {
+  stepId: string;
+  caseId: string;
+  kind: StepKind;
+  status: StepStatus;
+  reason: string | null;
+  requirements: Requirement[];
+  progress: RequirementProgress[];
+  outstanding: Stakeholder[];
+  decisions: DecisionRecord[];
+  requestedBy: string;
+  requestedAt: string;
+  dueAt: string;
+  escalated: boolean;
+  version: number;
+}
+
+export const decideStepUpdate = defineUpdate<StepView, [DecideStepInput]>('decideStep');
+export const cancelStepSignal = defineSignal<[{ reason: string; actor: Actor }]>('cancelStep');
+export const getStepQuery = defineQuery<StepView>('getStep');
+
+// ---------------------------------------------------------------------------------------------
+// Detection: scoring per ingested batch, and policy backfills. Inputs carry opaque ids only.
+
+export interface ScoreSubjectsInput {
+  /** Opaque subject ids (never an HR external id). */
+  subjectIds: string[];
+  /** Score against these policies only (default: every active policy). */
+  policyIds?: string[];
+  /** The ingested batch being scored, if any (for the audit trail). */
+  batchId?: string;
+}
+
+export interface ScoreSubjectsResult {
+  subjects: number;
+  pairsScored: number;
+  scoresChanged: number;
+  alertsCreated: string[];
+  alertsRaised: string[];
+  suppressedByCap: number;
+}
+
+export interface ScoreSignalBatchInput {
+  batchId: string;
+  subjectIds: string[];
+}
+
+export interface PolicyBackfillInput {
+  policyId: string;
+  version: number;
+}
+
+export interface PolicyBackfillResult {
+  subjects: number;
+  pairsScored: number;
+  alertsCreated: number;
+  alertsRaised: number;
+}
+
+export const detectionWorkflowIds = {
+  scoreBatch: (batchId: string) => `score-batch-${batchId}`,
+  policyBackfill: (policyId: string, version: number) => `policy-backfill-${policyId}-v${version}`,
 };

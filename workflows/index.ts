@@ -4,3 +4,5 @@
  * anything with I/O (a test enforces it).
  */
 export { systemCheckWorkflow } from './system-check';
+export { caseWorkflow } from './case-workflow';
+export { stepWorkflow } from './step-workflow';

@@ -1,5 +1,5 @@
 /** Named activity option presets: timeouts and retry policies, shared by every workflow. */
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
 
 /** A short database write or read. */
@@ -7,6 +7,21 @@ export const dbWrite: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};
+
+/**
+ * A read-model projection on a hot path (decisions, confirms): a local activity, so the write
+ * costs no extra round trip to the Temporal server. Idempotent like every projection.
+ */
+export const projection: LocalActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: {
+    initialInterval: '100 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '10 seconds',
     nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,

@@ -29,6 +29,15 @@ const EXPECTED: Record<string, Role[] | 'public'> = {
   'GET /v1/notice-templates': ['admin', 'investigator'],
   'GET /v1/notice-templates/{id}': ['admin', 'investigator'],
   'PUT /v1/notice-templates/{id}': ['admin', 'investigator'],
+  'POST /v1/alerts/{id}/confirm': ['analyst', 'investigator'],
+  'GET /v1/cases': ['analyst', 'investigator', 'auditor'],
+  'GET /v1/cases/{id}': ['analyst', 'investigator', 'auditor'],
+  'POST /v1/cases/{id}/assign': ['investigator'],
+  'POST /v1/cases/{id}/notes': ['investigator'],
+  'POST /v1/cases/{id}/steps': ['investigator'],
+  'POST /v1/cases/{id}/steps/{stepId}/decision': ['approver'],
+  'POST /v1/cases/{id}/resolve': ['investigator'],
+  'GET /v1/approvals/inbox': ['approver'],
 };
 
 /** One principal per role (approver with a stakeholder), all regions so only the role matters. */

@@ -1,0 +1,313 @@
+/**
+ * One workflow per case (`case-<caseId>`): the lifecycle state machine. Alerts arrive by signal
+ * (signalWithStart from the confirm command), commands by Update with synchronous validators,
+ * step outcomes by signal from the step workflows. Every change is projected to Postgres by an
+ * idempotent (local) activity before the Update answers, so the API's reads follow its writes.
+ *
+ * Steps are child workflows started with ParentClosePolicy ABANDON and report back by signal to
+ * the case's workflow id, so they keep running across continue-as-new.
+ */
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  ParentClosePolicy,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { CaseSnapshot, NoteWrite, EventWrite } from '../activities/cases';
+import { canRequestStep, canResolve, maxSeverity, reminderOffsets, STAGE_OF_STEP, stageAfterApproval } from '../domain/cases';
+import { ErrorType } from '../domain/errors';
+import type { StepKind } from '../domain/roles';
+import {
+  addNoteUpdate,
+  assignCaseUpdate,
+  attachAlertSignal,
+  cancelStepSignal,
+  getCaseQuery,
+  requestStepUpdate,
+  resolveCaseUpdate,
+  stepFinishedSignal,
+  WardenCaseId,
+  WardenRegion,
+  WardenStatus,
+  workflowIds,
+  type CaseResult,
+  type CaseState,
+  type CaseSummary,
+  type CaseWorkflowInput,
+  type StepFinished,
+} from './definitions';
+import { projection } from './presets';
+import { stepWorkflow } from './step-workflow';
+
+const { projectCase } = proxyLocalActivities<Activities>(projection);
+
+const STEP_LABEL: Record<StepKind, string> = {
+  escalate_investigation: 'Escalation to investigation',
+  escalate_hr_action: 'Escalation to HR action',
+  resolve_confirmed_violation: 'Resolution as confirmed violation',
+  reveal_identity: 'Identity reveal',
+  send_notice: 'User notice',
+};
+
+function conflict(message: string, reason: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: ErrorType.Conflict, message, details: [{ reason }], nonRetryable: true });
+}
+
+function initialState(input: CaseWorkflowInput): CaseState {
+  return {
+    status: 'open',
+    owner: null,
+    severity: input.severity,
+    alertIds: [],
+    steps: {},
+    violationApprovedStepId: null,
+    resolution: null,
+    version: 0,
+    runs: 1,
+  };
+}
+
+export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult> {
+  const state: CaseState = input.carried ? { ...input.carried, runs: input.carried.runs + 1 } : initialState(input);
+  const { caseId } = input;
+  const now = () => new Date().toISOString();
+
+  const snapshot = (): CaseSnapshot => ({
+    status: state.status,
+    owner: state.owner,
+    severity: state.severity,
+    alertCount: state.alertIds.length,
+    resolution: state.resolution,
+    version: state.version,
+  });
+  const summary = (): CaseSummary => ({
+    caseId,
+    status: state.status,
+    owner: state.owner,
+    severity: state.severity,
+    alertIds: [...state.alertIds],
+    resolution: state.resolution,
+    pendingSteps: Object.entries(state.steps)
+      .filter(([, s]) => s.status === 'pending')
+      .map(([id]) => id),
+    version: state.version,
+  });
+  const pendingKinds = () =>
+    Object.values(state.steps)
+      .filter((s) => s.status === 'pending')
+      .map((s) => s.kind);
+  const note = (author: string, kind: NoteWrite['kind'], body: string): NoteWrite => ({ id: uuid4(), author, kind, body, at: now() });
+  const event = (type: string, actor: string, details: Record<string, unknown>): EventWrite => ({
+    id: uuid4(),
+    type,
+    actor,
+    details,
+    at: now(),
+  });
+  /** Bump the version and write the case row with this change's notes and events. */
+  const project = async (extra: { notes?: NoteWrite[]; events?: EventWrite[]; step?: Parameters<typeof projectCase>[0]['step']; resolveAlerts?: boolean }) => {
+    state.version++;
+    await projectCase({ caseId, snapshot: snapshot(), ...extra });
+  };
+  const setStatusAttribute = () => upsertSearchAttributes([{ key: WardenStatus, value: state.status }]);
+
+  setHandler(getCaseQuery, summary);
+
+  setHandler(attachAlertSignal, async (a) => {
+    // Idempotent: a repeated confirm (or signalWithStart retry) of the same alert changes nothing.
+    if (state.alertIds.includes(a.alertId)) return;
+    // A closed case: the closing transaction already resolved every alert attached in Postgres.
+    if (state.status === 'closed') return;
+    state.alertIds.push(a.alertId);
+    state.severity = maxSeverity(state.severity, a.severity) ?? a.severity;
+    state.version++;
+    await projectCase({
+      caseId,
+      snapshot: snapshot(),
+      notes: a.comment ? [{ id: a.noteId, author: a.actor.sub, kind: 'comment', body: a.comment, at: a.at }] : [],
+      events: [{ id: a.noteId, type: 'alert_attached', actor: a.actor.sub, details: { alertId: a.alertId, severity: a.severity }, at: a.at }],
+    });
+  });
+
+  setHandler(
+    assignCaseUpdate,
+    async ({ owner, actor }) => {
+      const previous = state.owner;
+      state.owner = owner;
+      await project({
+        notes: [note(actor.sub, 'system', `Owner set to ${owner}${previous ? ` (was ${previous})` : ''}.`)],
+        events: [event('owner_assigned', actor.sub, { owner, previous })],
+      });
+      return summary();
+    },
+    {
+      validator: (_command) => {
+        if (state.status === 'closed') throw conflict('The case is closed', 'case_closed');
+      },
+    },
+  );
+
+  setHandler(
+    addNoteUpdate,
+    async ({ noteId, body, actor }) => {
+      await project({
+        notes: [{ id: noteId, author: actor.sub, kind: 'comment', body, at: now() }],
+        events: [event('note_added', actor.sub, { noteId })],
+      });
+      return { noteId };
+    },
+    {
+      validator: (_command) => {
+        if (state.status === 'closed') throw conflict('The case is closed', 'case_closed');
+      },
+    },
+  );
+
+  setHandler(
+    requestStepUpdate,
+    async (r) => {
+      const workflowId = workflowIds.step(caseId, r.stepId);
+      const dueAt = new Date(Date.parse(r.requestedAt) + r.slaMs).toISOString();
+      const existing = state.steps[r.stepId];
+      if (!existing) {
+        state.steps[r.stepId] = { kind: r.kind, status: 'pending', workflowId };
+        await project({
+          step: {
+            id: r.stepId,
+            kind: r.kind,
+            region: input.region,
+            requestedBy: r.actor.sub,
+            reason: r.reason,
+            templateId: r.templateId,
+            rule: r.rule,
+            slaMs: r.slaMs,
+            requestedAt: r.requestedAt,
+            dueAt,
+            remindAt: reminderOffsets(r.slaMs, r.rule.remindAtPercent).map((o) => new Date(Date.parse(r.requestedAt) + o).toISOString()),
+            workflowId,
+          },
+          notes: [note(r.actor.sub, 'system', `${STEP_LABEL[r.kind]} requested: ${r.reason}`)],
+          events: [event('step_requested', r.actor.sub, { stepId: r.stepId, kind: r.kind })],
+        });
+        await startChild(stepWorkflow, {
+          workflowId,
+          args: [
+            {
+              caseId,
+              stepId: r.stepId,
+              kind: r.kind,
+              region: input.region,
+              requestedBy: r.actor,
+              requestedAt: r.requestedAt,
+              rule: r.rule,
+              slaMs: r.slaMs,
+            },
+          ],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: [
+            { key: WardenCaseId, value: caseId },
+            { key: WardenRegion, value: input.region },
+            { key: WardenStatus, value: 'pending' },
+          ],
+        });
+      }
+      return { stepId: r.stepId, status: state.steps[r.stepId]!.status, requirements: r.rule.require, dueAt };
+    },
+    {
+      validator: (r) => {
+        if (state.steps[r.stepId]) return; // the same request again: answered idempotently
+        const ok = canRequestStep(
+          { status: state.status, pendingKinds: pendingKinds(), violationApproved: state.violationApprovedStepId !== null },
+          r.kind,
+        );
+        if (!ok.ok) throw conflict(ok.message, ok.reason);
+      },
+    },
+  );
+
+  setHandler(stepFinishedSignal, async (f: StepFinished) => {
+    const step = state.steps[f.stepId];
+    if (!step || step.status !== 'pending') return;
+    step.status = f.status;
+    const label = STEP_LABEL[f.kind];
+    const notes: NoteWrite[] = [];
+    const events: EventWrite[] = [event(`step_${f.status}`, 'system', { stepId: f.stepId, kind: f.kind, reason: f.reason })];
+    if (f.status === 'approved') {
+      const before = state.status;
+      const after = stageAfterApproval(before, f.kind);
+      if (f.kind === 'resolve_confirmed_violation') state.violationApprovedStepId = f.stepId;
+      if (after !== before) {
+        state.status = after;
+        events.push(event('stage_changed', 'system', { from: before, to: after, stepId: f.stepId }));
+        notes.push(note('system', 'system', `${label} approved by ${f.decidedBy.join(', ')}; the case moved from ${before} to ${after}.`));
+      } else {
+        const stays = STAGE_OF_STEP[f.kind] ? ` The case stays ${before}: it is already past that stage.` : '';
+        notes.push(note('system', 'system', `${label} approved by ${f.decidedBy.join(', ')}.${stays}`));
+      }
+    } else if (f.status === 'rejected') {
+      notes.push(note('system', 'system', `${label} rejected by ${f.decidedBy.join(', ')}; the case stays ${state.status}.`));
+    } else if (f.status === 'expired') {
+      notes.push(note('system', 'system', `${label} expired: its approval SLA passed without the required approvals; the case stays ${state.status}.`));
+    } else {
+      notes.push(note('system', 'system', `${label} cancelled (${f.reason}).`));
+    }
+    await project({ notes, events });
+    setStatusAttribute();
+  });
+
+  setHandler(
+    resolveCaseUpdate,
+    async ({ outcome, actionTaken, actor }) => {
+      const at = now();
+      state.status = 'closed';
+      state.resolution = { outcome, actionTaken, by: actor.sub, at };
+      const pending = Object.entries(state.steps).filter(([, s]) => s.status === 'pending');
+      for (const [, s] of pending) s.status = 'cancelled';
+      await project({
+        resolveAlerts: true,
+        notes: [note(actor.sub, 'system', `Case resolved as ${outcome}. Action taken: ${actionTaken}`)],
+        events: [event('case_closed', actor.sub, { outcome, cancelledSteps: pending.map(([id]) => id) })],
+      });
+      setStatusAttribute();
+      for (const [, s] of pending) {
+        try {
+          await getExternalWorkflowHandle(s.workflowId).signal(cancelStepSignal, { reason: 'case_closed', actor });
+        } catch {
+          // The step finished meanwhile: nothing to cancel.
+        }
+      }
+      return summary();
+    },
+    {
+      validator: ({ outcome }) => {
+        const ok = canResolve({ status: state.status, violationApproved: state.violationApprovedStepId !== null }, outcome);
+        if (!ok.ok) throw conflict(ok.message, ok.reason);
+      },
+    },
+  );
+
+  const continueAsNewDue = () => {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || (input.continueAsNewAfterEvents !== undefined && info.historyLength >= input.continueAsNewAfterEvents);
+  };
+
+  for (;;) {
+    await condition(() => state.status === 'closed' || continueAsNewDue());
+    // Let in-flight Updates and signals finish (they answer callers and write projections).
+    await condition(allHandlersFinished);
+    if (state.status === 'closed') break;
+    await continueAsNew<typeof caseWorkflow>({ ...input, carried: state });
+  }
+  return { caseId, status: state.status, resolution: state.resolution, alertIds: state.alertIds };
+}
