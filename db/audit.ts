@@ -17,20 +17,23 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** Arbitrary constant naming the advisory lock that serializes appends to the chain. */
 export const AUDIT_CHAIN_LOCK = 7_211_001;
 
-export type AuditCategory =
-  | 'regions'
-  | 'settings'
-  | 'policies'
-  | 'subjects'
-  | 'signals'
-  | 'alerts'
-  | 'cases'
-  | 'approvals'
-  | 'identity'
-  | 'notice_templates'
-  | 'notices'
-  | 'audit'
-  | 'system';
+/** What an entry is about; `GET /v1/audit?category=` filters on it. */
+export const AUDIT_CATEGORIES = [
+  'regions',
+  'settings',
+  'policies',
+  'subjects',
+  'signals',
+  'alerts',
+  'cases',
+  'approvals',
+  'identity',
+  'notice_templates',
+  'notices',
+  'audit',
+  'system',
+] as const;
+export type AuditCategory = (typeof AUDIT_CATEGORIES)[number];
 
 export interface AuditEntry {
   actor: string;
@@ -201,7 +204,7 @@ export function encodeScannedRow(r: ScannedRow): string {
 }
 
 const SCAN_COLUMNS = sql.raw(
-  `seq::text, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), actor, actor_roles, action, category,
+  `seq, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), actor, actor_roles, action, category,
    target_type, target_id, region, outcome::text, reason, request_id, details, prev_hash, hash`,
 );
 

@@ -17,6 +17,10 @@ export const ErrorType = {
   Unavailable: 'unavailable',
   Timeout: 'timeout',
   Internal: 'internal_error',
+  /** SMTP said "try again later" (4xx) or could not be reached: the notice is retried with backoff. */
+  DeliveryDeferred: 'delivery_deferred',
+  /** SMTP refused the notice for good (5xx): the notice is failed, never retried. */
+  DeliveryRejected: 'delivery_rejected',
 } as const;
 
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
@@ -34,6 +38,8 @@ export const HTTP_STATUS_BY_ERROR: Record<ErrorType, number> = {
   unavailable: 503,
   timeout: 504,
   internal_error: 500,
+  delivery_deferred: 503,
+  delivery_rejected: 502,
 };
 
 export function isErrorType(value: unknown): value is ErrorType {

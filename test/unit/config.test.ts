@@ -40,6 +40,7 @@ describe('configuration is parsed once and fails fast, naming the variable', () 
       'PSEUDONYM_KEY',
       'DATABASE_URL',
       'TEMPORAL_ADDRESS',
+      'AUDIT_SIGNING_KEY',
     ]) {
       expect(msg).toContain(v);
     }
@@ -55,6 +56,7 @@ describe('configuration is parsed once and fails fast, naming the variable', () 
       PSEUDONYM_KEY: 'a-long-production-pseudonym-key',
       DATABASE_URL: 'postgres://u:p@db.internal:5432/warden',
       TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      AUDIT_SIGNING_KEY: Buffer.alloc(32, 5).toString('base64'),
     });
     expect(c.env).toBe('production');
   });
