@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../infra/config';
 import type { Db } from '../db';
 import { createCaseActivities } from './cases';
+import { createScoringActivities } from './scoring';
 import { createSystemActivities } from './system';
 
 export interface ActivityDeps {
@@ -18,6 +19,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSystemActivities(deps),
+    ...createScoringActivities(deps),
     ...createCaseActivities(deps),
   };
 }

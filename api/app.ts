@@ -12,6 +12,10 @@ import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
+import { alertRoutes } from './routes/alerts';
+import { policyRoutes } from './routes/policies';
+import { signalRoutes } from './routes/signals';
+import { subjectRoutes } from './routes/subjects';
 import { caseRoutes } from './routes/cases';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
@@ -26,9 +30,12 @@ declare module 'http' {
   }
 }
 
+/** Detection: connectors' ingest, policies, the users view and alert triage. */
+const detectionRoutes = [...subjectRoutes, ...signalRoutes, ...policyRoutes, ...alertRoutes];
+
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...caseRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...caseRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

@@ -6,3 +6,4 @@
 export { systemCheckWorkflow } from './system-check';
 export { caseWorkflow } from './case-workflow';
 export { stepWorkflow } from './step-workflow';
+export { scoreSignalBatchWorkflow, policyBackfillWorkflow } from './scoring';

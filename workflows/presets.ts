@@ -27,3 +27,29 @@ export const projection: LocalActivityOptions = {
     nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
   },
 };
+
+/**
+ * Scoring of one ingested batch: a local activity, so a batch costs one workflow task and no
+ * activity-task round trip; retried on failure (scoring is idempotent).
+ */
+export const batchScoring: LocalActivityOptions = {
+  startToCloseTimeout: '60 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: {
+    initialInterval: '100 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};
+
+/** A page of a policy backfill: may take a while on a large population. */
+export const backfillPage: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { subjects } from './subjects';
 
 export const alertStatus = pgEnum('alert_status', ['needs_review', 'confirmed', 'dismissed', 'resolved']);
@@ -35,6 +35,10 @@ export const alerts = pgTable(
     caseId: uuid('case_id'),
     dismissReason: text('dismiss_reason'),
     dismissComment: text('dismiss_comment'),
+    dismissedBy: text('dismissed_by'),
+    dismissedAt: timestamp('dismissed_at', { withTimezone: true, mode: 'date' }),
+    /** The signal whose activation window produced the score (scoring's idempotency key after a dismissal). */
+    triggerSignalId: bigint('trigger_signal_id', { mode: 'number' }),
     triggeredAt: timestamp('triggered_at', { withTimezone: true, mode: 'date' }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
@@ -45,6 +49,8 @@ export const alerts = pgTable(
       .where(sql`${t.status} in ('needs_review', 'confirmed')`),
     index('alerts_queue_idx').on(t.status, t.region, t.createdAt, t.id),
     index('alerts_case_idx').on(t.caseId),
+    index('alerts_subject_policy_idx').on(t.subjectId, t.policyId),
+    index('alerts_list_idx').on(t.createdAt, t.id),
   ],
 );
 export type AlertRow = typeof alerts.$inferSelect;

@@ -11,3 +11,6 @@ export * from './audit-checkpoints';
 export * from './workflow-history-archive';
 export * from './notice-templates';
 export * from './notices';
+export * from './policies';
+export * from './signals';
+export * from './scores';

@@ -19,7 +19,7 @@ export const subjects = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [index('subjects_region_idx').on(t.region)],
+  (t) => [index('subjects_region_idx').on(t.region), index('subjects_list_idx').on(t.createdAt, t.id)],
 );
 export type SubjectRow = typeof subjects.$inferSelect;
 

@@ -12,6 +12,21 @@ import { principals, startTestSystem, type TestSystem } from '../helpers/system'
 
 /** `METHOD /path` → the roles allowed to call it. `public` routes need no token at all. */
 const EXPECTED: Record<string, Role[] | 'public'> = {
+  'POST /v1/subjects/import': ['connector'],
+  'GET /v1/subjects': ['admin', 'analyst'],
+  'POST /v1/signals': ['connector'],
+  'GET /v1/signals/batches/{batchId}': ['admin', 'connector'],
+  'POST /v1/policies': ['admin'],
+  'GET /v1/policies': ['admin'],
+  'GET /v1/policies/{id}': ['admin'],
+  'PATCH /v1/policies/{id}': ['admin'],
+  'POST /v1/policies/{id}/activate': ['admin'],
+  'POST /v1/policies/{id}/pause': ['admin'],
+  'GET /v1/alerts': ['analyst', 'investigator'],
+  'GET /v1/alerts/{id}': ['analyst', 'investigator'],
+  'POST /v1/alerts/{id}/dismiss': ['analyst', 'investigator'],
+  'POST /v1/alerts/dismiss': ['analyst', 'investigator'],
+  'POST /v1/alerts/{id}/assign': ['analyst', 'investigator'],
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'public',

@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { appendAudit } from '../../db/audit';
+import { getBatch, insertSignals, noteConnectorData, recordBatch, type SignalInsert } from '../../db/queries/signals';
+import { resolveSubjects } from '../../db/queries/subjects';
+import { regionScope } from '../../domain/authz';
+import { ErrorType } from '../../domain/errors';
+import { isActivityType, MAX_SIGNAL_BATCH, parseSignalEvent, SEALED_ATTRIBUTES, SIGNAL_TYPES, type ValidEvent } from '../../domain/signals';
+import { sealText } from '../../infra/sealed';
+import { detectionWorkflowIds } from '../../workflows/definitions';
+import type { scoreSignalBatchWorkflow } from '../../workflows/scoring';
+import { hrEventsFromCsv, HR_EVENT_COLUMNS } from '../csv';
+import { HttpError, notFound } from '../errors';
+import { route } from '../http';
+
+export const Rejection = z.object({ index: z.number().int(), reason: z.string() }).openapi('Rejection');
+
+const SignalBatchBody = z
+  .object({
+    events: z
+      .array(z.unknown())
+      .min(1, 'a batch has at least one event')
+      .describe(
+        `Up to ${MAX_SIGNAL_BATCH} events (more: 413). Each: { source, externalId, subject, type, occurredAt, severity?, attributes }. ` +
+          `Types: ${SIGNAL_TYPES.join(', ')}. Bad events are rejected by index; the others are kept.`,
+      ),
+  })
+  .strict()
+  .openapi('SignalBatch');
+
+const SignalBatchResult = z
+  .object({
+    batchId: z.string().uuid(),
+    accepted: z.number().int().describe('New events stored'),
+    duplicates: z.number().int().describe('Events already stored (same source + externalId), or repeated in this batch'),
+    rejected: z.array(Rejection),
+    scoringWorkflowId: z.string().nullable().describe('The scoring workflow of this batch (one per batch)'),
+    ignoredColumns: z.array(z.string()).optional().describe('CSV columns that are not part of an HR event'),
+  })
+  .openapi('SignalBatchResult');
+
+const BatchStatus = z
+  .object({
+    batchId: z.string().uuid(),
+    accepted: z.number().int(),
+    duplicates: z.number().int(),
+    rejected: z.number().int(),
+    subjects: z.number().int(),
+    status: z.enum(['scoring', 'scored', 'not_scored']),
+    scoringWorkflowId: z.string().nullable(),
+    receivedAt: z.string().datetime(),
+    scoredAt: z.string().datetime().nullable(),
+    result: z.record(z.unknown()).nullable().describe('Counts and alert ids'),
+  })
+  .openapi('SignalBatchStatus');
+
+const UNKNOWN_SUBJECT = 'subject: unknown subject (import it with POST /v1/subjects/import first)';
+
+export const signalRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/signals',
+    tag: 'Signals',
+    summary: 'Ingest a batch of signals (HR events, DLP and endpoint alerts, activity)',
+    description:
+      'JSON `{ events: [...] }`, or for HR files `text/csv` with a header row ' +
+      `(${Object.keys(HR_EVENT_COLUMNS).join(', ')}; usual synonyms accepted). Each event is keyed by source + externalId: ` +
+      'a replay counts as a duplicate, never twice. Bad events are rejected by index with a reason; the good ones are kept. ' +
+      'The answer comes once the events are stored and the batch’s scoring workflow is started (202); ' +
+      'follow `Location` (or the workflow) for the scoring result.',
+    permission: 'signals:write',
+    category: 'signals',
+    body: SignalBatchBody,
+    rawBodyTypes: ['text/csv'],
+    responses: {
+      202: { description: 'Stored; scoring started', schema: SignalBatchResult },
+      200: { description: 'Nothing to score (every event rejected)', schema: SignalBatchResult },
+      413: { description: `More than ${MAX_SIGNAL_BATCH} events` },
+    },
+    async handler({ deps, principal, body, actor }) {
+      const raw = body as unknown;
+      let events: unknown[];
+      let ignoredColumns: string[] | undefined;
+      if (typeof raw === 'string') {
+        ({ events, ignoredColumns } = hrEventsFromCsv(raw, MAX_SIGNAL_BATCH, deps.config.keys.pseudonym));
+        if (events.length === 0) throw new HttpError(ErrorType.Validation, 'Invalid CSV: no rows after the header');
+      } else {
+        events = (raw as { events: unknown[] }).events;
+      }
+      if (events.length > MAX_SIGNAL_BATCH) {
+        throw new HttpError(ErrorType.PayloadTooLarge, `At most ${MAX_SIGNAL_BATCH} events per batch (got ${events.length}); split the batch`);
+      }
+
+      const rejected: Array<{ index: number; reason: string }> = [];
+      const valid: Array<{ index: number; event: ValidEvent }> = [];
+      const seen = new Set<string>();
+      let repeated = 0;
+      events.forEach((e, index) => {
+        const r = parseSignalEvent(e);
+        if (!r.ok) {
+          rejected.push({ index, reason: r.reason });
+          return;
+        }
+        const key = `${r.event.source}/${r.event.externalId}`;
+        if (seen.has(key)) {
+          repeated++;
+          return;
+        }
+        seen.add(key);
+        valid.push({ index, event: r.event });
+      });
+
+      // Subjects outside the connector's regions are as unknown as subjects never imported.
+      const subjects = await resolveSubjects(
+        deps.db,
+        deps.config.keys.pseudonym,
+        [...new Set(valid.map((v) => v.event.subject))],
+        regionScope(principal),
+      );
+      const rows: SignalInsert[] = [];
+      for (const { index, event } of valid) {
+        const subject = subjects.get(event.subject);
+        if (!subject) {
+          rejected.push({ index, reason: UNKNOWN_SUBJECT });
+          continue;
+        }
+        const attributes = { ...event.attributes };
+        const secret: Record<string, string> = {};
+        for (const f of SEALED_ATTRIBUTES) {
+          if (typeof attributes[f] === 'string') secret[f] = attributes[f] as string;
+          delete attributes[f];
+        }
+        rows.push({
+          source: event.source,
+          externalId: event.externalId,
+          subjectId: subject.id,
+          type: event.type,
+          severity: event.severity ?? null,
+          occurredAt: event.occurredAt,
+          count: isActivityType(event.type) ? ((attributes.count as number | undefined) ?? 1) : 1,
+          attributes,
+          sealed: Object.keys(secret).length ? sealText(deps.config.keys.vault, secret) : null,
+        });
+      }
+      rejected.sort((a, b) => a.index - b.index);
+
+      const batchId = randomUUID();
+      const subjectIds = [...new Set(rows.map((r) => r.subjectId))].sort();
+      const scoringWorkflowId = subjectIds.length ? detectionWorkflowIds.scoreBatch(batchId) : null;
+      const accepted = await deps.db.transaction(async (tx) => {
+        const inserted = await insertSignals(tx, batchId, rows);
+        const kinds = new Map(rows.map((r) => [`${r.source}/${r.type}`, { source: r.source, type: r.type }]));
+        await noteConnectorData(tx, [...kinds.values()]);
+        const counts = { accepted: inserted.size, duplicates: rows.length - inserted.size + repeated, rejected: rejected.length };
+        await recordBatch(tx, { id: batchId, receivedBy: principal.sub, ...counts, subjects: subjectIds.length, scoringWorkflowId });
+        // Audit last: its chain lock is then held for the shortest time.
+        await appendAudit(tx, {
+          ...actor,
+          action: 'signals.ingest',
+          category: 'signals',
+          targetType: 'signal_batch',
+          targetId: batchId,
+          outcome: 'allowed',
+          details: { ...counts, subjects: subjectIds.length, format: typeof raw === 'string' ? 'csv' : 'json' },
+        });
+        return inserted.size;
+      });
+
+      // Every valid event's subject is re-scored, duplicates included: if an earlier attempt stored
+      // the events but died before its scoring started, the connector's retry still scores them.
+      if (scoringWorkflowId) {
+        await deps.temporal.workflow.start<typeof scoreSignalBatchWorkflow>('scoreSignalBatchWorkflow', {
+          taskQueue: deps.taskQueue,
+          workflowId: scoringWorkflowId,
+          args: [{ batchId, subjectIds }],
+        });
+      }
+      const result = {
+        batchId,
+        accepted,
+        duplicates: rows.length - accepted + repeated,
+        rejected,
+        scoringWorkflowId,
+        ...(ignoredColumns ? { ignoredColumns } : {}),
+      };
+      return {
+        status: scoringWorkflowId ? 202 : 200,
+        headers: { Location: `/v1/signals/batches/${batchId}` },
+        body: result,
+      };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/signals/batches/{batchId}',
+    tag: 'Signals',
+    summary: 'What happened to an ingested batch: counts, and its scoring result once scored',
+    permission: 'signals:read',
+    category: 'signals',
+    params: z.object({ batchId: z.string().uuid() }),
+    responses: { 200: { description: 'The batch', schema: BatchStatus } },
+    async handler({ deps, principal, params }) {
+      const b = await getBatch(deps.db, params.batchId);
+      // A connector sees its own batches; administrators every batch.
+      if (!b || (!principal.roles.includes('admin') && b.receivedBy !== principal.sub)) throw notFound('Batch');
+      return {
+        body: {
+          batchId: b.id,
+          accepted: b.accepted,
+          duplicates: b.duplicates,
+          rejected: b.rejected,
+          subjects: b.subjects,
+          status: !b.scoringWorkflowId ? 'not_scored' : b.scoredAt ? 'scored' : 'scoring',
+          scoringWorkflowId: b.scoringWorkflowId,
+          receivedAt: b.receivedAt.toISOString(),
+          scoredAt: b.scoredAt?.toISOString() ?? null,
+          result: b.result ?? null,
+        },
+      };
+    },
+  }),
+];

@@ -1,0 +1,281 @@
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../../db';
+import { appendAudit } from '../../db/audit';
+import { importRoster, listSubjectPage, type RosterRecord } from '../../db/queries/subjects';
+import { policies, regions, subjectPolicyScores, subjects } from '../../db/schema';
+import { regionScope } from '../../domain/authz';
+import { ErrorType } from '../../domain/errors';
+import { inScope, POLICY_STATUSES, POLICY_TEMPLATES, type PolicyScope } from '../../domain/policies';
+import { RegionCode } from '../../domain/regions';
+import { SEVERITIES } from '../../domain/signals';
+import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
+import { HttpError, notFound } from '../errors';
+import { route } from '../http';
+import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
+import { SubjectRef, subjectRefs } from '../subject-view';
+import { Rejection } from './signals';
+
+/** Largest roster one request may carry (JSON records or CSV rows); more is a 413. */
+export const MAX_IMPORT = 10_000;
+
+const Text = (max: number) => z.string().trim().min(1).max(max);
+
+export const RosterRecordSchema = z
+  .object({
+    externalId: Text(200).describe('The HR system’s id of the person; stored only as a keyed hash and in the vault'),
+    displayName: Text(300),
+    email: z.string().trim().max(320).email('not an email address').nullable().optional(),
+    upn: Text(320).nullable().optional(),
+    manager: Text(320).nullable().optional(),
+    department: Text(200).nullable().optional(),
+    groups: z.array(Text(200)).max(200).default([]),
+    region: RegionCode,
+  })
+  .strict()
+  .openapi('RosterRecord');
+
+const ImportBody = z
+  .object({ subjects: z.array(z.unknown()).min(1, 'at least one subject').describe(`Up to ${MAX_IMPORT} RosterRecord objects`) })
+  .strict()
+  .openapi('RosterImport');
+
+const ImportResult = z
+  .object({
+    created: z.number().int(),
+    updated: z.number().int(),
+    unchanged: z.number().int(),
+    rejected: z.array(Rejection),
+    ignoredColumns: z.array(z.string()).optional(),
+  })
+  .openapi('RosterImportResult');
+
+const SubjectPolicyView = z.object({
+  policyId: z.string().uuid(),
+  policyName: z.string(),
+  template: z.enum(POLICY_TEMPLATES),
+  policyStatus: z.enum(POLICY_STATUSES),
+  inScope: z.boolean(),
+  triggered: z.boolean(),
+  triggeredAt: z.string().datetime().nullable(),
+  score: z.number().int().nullable(),
+  severity: z.enum(SEVERITIES).nullable(),
+  alertId: z.string().uuid().nullable(),
+  suppressedByCap: z.boolean(),
+  scoredAt: z.string().datetime().nullable(),
+});
+
+export const SubjectView = z
+  .object({
+    subject: SubjectRef,
+    region: z.string(),
+    department: z.string().nullable(),
+    groups: z.array(z.string()),
+    policies: z.array(SubjectPolicyView),
+  })
+  .openapi('SubjectView');
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const UsersQuery = PageQuery.extend({
+  policyId: z.string().uuid().optional().describe('Show this policy only (needed by inScope and triggered)'),
+  region: RegionCode.optional(),
+  inScope: bool.optional(),
+  triggered: bool.optional(),
+})
+  .strict()
+  .superRefine((q, ctx) => {
+    for (const f of ['inScope', 'triggered'] as const) {
+      if (q[f] !== undefined && !q.policyId) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [f], message: `${f} needs policyId` });
+    }
+  });
+
+/** A policy's scope as SQL over `subjects` (same rule as domain `inScope`). */
+function scopeSql(scope: PolicyScope): SQL {
+  const arr = (v: string[]) => sql`${sql.param(v)}::text[]`;
+  const uuids = (v: string[]) => sql`${sql.param(v)}::uuid[]`;
+  const parts: SQL[] = [];
+  if (scope.regions.length) parts.push(sql`${subjects.region} = any(${arr(scope.regions)})`);
+  parts.push(sql`not (${subjects.id} = any(${uuids(scope.exclude.subjects)}) or ${subjects.groups} && ${arr(scope.exclude.groups)})`);
+  if (scope.include.subjects.length || scope.include.groups.length) {
+    parts.push(sql`(${subjects.id} = any(${uuids(scope.include.subjects)}) or ${subjects.groups} && ${arr(scope.include.groups)})`);
+  }
+  return sql.join(parts, sql` and `);
+}
+
+async function knownRegions(db: Db): Promise<Set<string>> {
+  return new Set((await db.select({ code: regions.code }).from(regions)).map((r) => r.code));
+}
+
+const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505' || (err as { cause?: { code?: string } })?.cause?.code === '23505';
+
+export const subjectRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/subjects/import',
+    tag: 'Subjects',
+    summary: 'Import a roster: create or update subjects (identities go to the vault only)',
+    description:
+      'JSON `{ subjects: [RosterRecord] }`, or `text/csv` with a header row as HR systems export it ' +
+      `(${Object.keys(ROSTER_COLUMNS).join(', ')}; usual synonyms such as "Employee ID", "Email Address", "UserPrincipalName" accepted; ` +
+      'groups separated by `;`). Identity fields (external id, display name, email, UPN, manager) are encrypted into the identity ' +
+      'vault; subjects carry only a keyed hash, a pseudonym, region, department and groups. Re-importing a record is a no-op; ' +
+      `a changed record updates. Bad records are rejected by index; the others are kept. At most ${MAX_IMPORT} records (413).`,
+    permission: 'subjects:import',
+    category: 'subjects',
+    body: ImportBody,
+    rawBodyTypes: ['text/csv'],
+    responses: { 200: { description: 'Imported', schema: ImportResult }, 413: { description: `More than ${MAX_IMPORT} records` } },
+    async handler({ deps, principal, body, actor }) {
+      const raw = body as unknown;
+      let records: unknown[];
+      let ignoredColumns: string[] | undefined;
+      if (typeof raw === 'string') {
+        ({ records, ignoredColumns } = rosterFromCsv(raw, MAX_IMPORT));
+        if (records.length === 0) throw new HttpError(ErrorType.Validation, 'Invalid CSV: no rows after the header');
+      } else {
+        records = (raw as { subjects: unknown[] }).subjects;
+      }
+      if (records.length > MAX_IMPORT) throw new HttpError(ErrorType.PayloadTooLarge, `At most ${MAX_IMPORT} records per import (got ${records.length})`);
+
+      const rejected: Array<{ index: number; reason: string }> = [];
+      const valid: Array<{ index: number; record: RosterRecord }> = [];
+      const firstIndex = new Map<string, number>();
+      const known = await knownRegions(deps.db);
+      const mine = regionScope(principal);
+      records.forEach((r, index) => {
+        const parsed = RosterRecordSchema.safeParse(r);
+        if (!parsed.success) {
+          const i = parsed.error.issues[0]!;
+          rejected.push({ index, reason: `${i.path.join('.') || 'record'}: ${i.message}` });
+          return;
+        }
+        const rec = parsed.data;
+        if (!known.has(rec.region)) return void rejected.push({ index, reason: 'region: unknown region (create it with PUT /v1/regions/{code})' });
+        if (mine !== null && !mine.includes(rec.region)) return void rejected.push({ index, reason: 'region: outside the caller’s regions' });
+        const first = firstIndex.get(rec.externalId);
+        if (first !== undefined) return void rejected.push({ index, reason: `externalId: repeats the record at index ${first}` });
+        firstIndex.set(rec.externalId, index);
+        valid.push({ index, record: rec });
+      });
+
+      let outcome: Awaited<ReturnType<typeof importRoster>> | undefined;
+      // A concurrent import creating the same person loses the unique race: retry, it then updates.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          outcome = await deps.db.transaction(async (tx) => {
+            const o = await importRoster(tx, { pseudonym: deps.config.keys.pseudonym, vault: deps.config.keys.vault }, valid);
+            await appendAudit(tx, {
+              ...actor,
+              action: 'subjects.import',
+              category: 'subjects',
+              targetType: 'roster',
+              outcome: 'allowed',
+              details: {
+                created: o.created,
+                updated: o.updated,
+                unchanged: o.unchanged,
+                rejected: rejected.length,
+                format: typeof raw === 'string' ? 'csv' : 'json',
+              },
+            });
+            return o;
+          });
+          break;
+        } catch (err) {
+          if (attempt >= 2 || !isUniqueViolation(err)) throw err;
+        }
+      }
+      rejected.sort((a, b) => a.index - b.index);
+      return {
+        body: {
+          created: outcome.created,
+          updated: outcome.updated,
+          unchanged: outcome.unchanged,
+          rejected,
+          ...(ignoredColumns ? { ignoredColumns } : {}),
+        },
+      };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/subjects',
+    tag: 'Subjects',
+    summary: 'The users view: per policy, who is in scope, who was triggered and when, and the current score',
+    description:
+      'The way to check a new policy works before alerts arrive: with `policyId`, filter by `inScope` and `triggered`. ' +
+      'Subjects appear by pseudonym; only subjects of the caller’s regions are listed.',
+    permission: 'subjects:read',
+    category: 'subjects',
+    query: UsersQuery,
+    responses: { 200: { description: 'Subjects', schema: pageSchema(SubjectView) } },
+    async handler({ deps, principal, query, requestId }) {
+      const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string().uuid()]));
+      const pols = await deps.db
+        .select()
+        .from(policies)
+        .where(query.policyId ? eq(policies.id, query.policyId) : undefined)
+        .orderBy(policies.createdAt, policies.id);
+      if (query.policyId && pols.length === 0) throw notFound('Policy');
+      const conds: SQL[] = [];
+      if (query.policyId) {
+        const p = pols[0]!;
+        const triggered = sql`exists (select 1 from ${subjectPolicyScores} sps where sps.subject_id = ${subjects.id} and sps.policy_id = ${p.id})`;
+        if (query.triggered === true) conds.push(triggered);
+        if (query.triggered === false) conds.push(sql`not ${triggered}`);
+        if (query.inScope === true) conds.push(scopeSql(p.scope));
+        if (query.inScope === false) conds.push(sql`not (${scopeSql(p.scope)})`);
+      }
+      const rows = await listSubjectPage(deps.db, {
+        regions: regionScope(principal),
+        region: query.region,
+        after,
+        limit: query.limit,
+        where: conds.length ? and(...conds) : undefined,
+      });
+      const p = page(rows, query.limit, (r) => [r.cursorAt, r.id]);
+      const ids = p.items.map((s) => s.id);
+      const scores = ids.length
+        ? await deps.db
+            .select()
+            .from(subjectPolicyScores)
+            .where(
+              and(
+                inArray(subjectPolicyScores.subjectId, ids),
+                query.policyId ? eq(subjectPolicyScores.policyId, query.policyId) : undefined,
+              ),
+            )
+        : [];
+      const scoreOf = new Map(scores.map((s) => [`${s.subjectId}/${s.policyId}`, s]));
+      const refs = await subjectRefs(deps, principal, p.items, requestId);
+      return {
+        body: {
+          items: p.items.map((s) => ({
+            subject: refs.get(s.id)!,
+            region: s.region,
+            department: s.department,
+            groups: s.groups,
+            policies: pols.map((pol) => {
+              const sc = scoreOf.get(`${s.id}/${pol.id}`);
+              return {
+                policyId: pol.id,
+                policyName: pol.name,
+                template: pol.template,
+                policyStatus: pol.status,
+                inScope: inScope(pol.scope, s),
+                triggered: !!sc,
+                triggeredAt: sc?.triggeredAt.toISOString() ?? null,
+                score: sc?.score ?? null,
+                severity: sc?.severity ?? null,
+                alertId: sc?.alertId ?? null,
+                suppressedByCap: sc?.suppressedByCap ?? false,
+                scoredAt: sc?.computedAt.toISOString() ?? null,
+              };
+            }),
+          })),
+          nextCursor: p.nextCursor,
+        },
+      };
+    },
+  }),
+];

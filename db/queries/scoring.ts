@@ -1,0 +1,294 @@
+/**
+ * Reads and writes of the scoring activity. Everything here is keyed so that running the same
+ * scoring twice writes nothing the second time.
+ */
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { ScoringPolicy } from '../../domain/policies';
+import type { RiskFactor, ScoringSignal } from '../../domain/scoring';
+import type { Severity, SignalType } from '../../domain/signals';
+import type { DbOrTx } from '../index';
+import { alerts, policies, subjects, subjectViolations, type PolicyRow } from '../schema';
+
+export function toScoringPolicy(row: PolicyRow): ScoringPolicy {
+  return {
+    id: row.id,
+    version: row.version,
+    template: row.template,
+    scope: row.scope,
+    priorityGroups: row.priorityGroups,
+    indicators: row.indicators,
+    thresholds: row.thresholds,
+    boosters: row.boosters,
+    activationWindowDays: row.activationWindowDays,
+    dailyAlertCap: row.dailyAlertCap,
+  };
+}
+
+export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<ScoringPolicy[]> {
+  const rows = await db
+    .select()
+    .from(policies)
+    .where(and(eq(policies.status, 'active'), only ? inArray(policies.id, only.length ? only : ['00000000-0000-0000-0000-000000000000']) : undefined));
+  return rows.map(toScoringPolicy).sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+export async function loadScopeSubjects(db: DbOrTx, ids: string[]) {
+  if (!ids.length) return [];
+  return db.select({ id: subjects.id, region: subjects.region, groups: subjects.groups }).from(subjects).where(inArray(subjects.id, ids));
+}
+
+/** Serialize scoring per subject: transaction-scoped advisory locks, always taken in key order. */
+export async function lockSubjects(tx: DbOrTx, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await tx.execute(sql`
+    select pg_advisory_xact_lock(7211, k)
+    from (select distinct hashtext(x::text) as k from unnest(${sql.param(ids)}::uuid[]) as x order by 1) as keys`);
+}
+
+interface SignalDbRow extends Record<string, unknown> {
+  id: string;
+  subject_id: string;
+  type: string;
+  severity: Severity | null;
+  occurred_at: Date;
+  count: number;
+  attributes?: Record<string, unknown>;
+}
+
+const toSignal = (r: SignalDbRow): ScoringSignal => ({
+  id: r.id,
+  type: r.type as SignalType,
+  severity: r.severity,
+  occurredAt: r.occurred_at.getTime(),
+  count: r.count,
+  attributes: r.attributes ?? {},
+});
+
+/** The signals of these subjects whose type may trigger a policy. */
+export async function loadTriggerCandidates(db: DbOrTx, subjectIds: string[], types: string[]): Promise<Map<string, ScoringSignal[]>> {
+  const out = new Map<string, ScoringSignal[]>();
+  if (!subjectIds.length || !types.length) return out;
+  const res = await db.execute<SignalDbRow>(sql`
+    select id::text as id, subject_id, type, severity, occurred_at, count, attributes
+    from signals
+    where subject_id = any(${sql.param(subjectIds)}::uuid[]) and type = any(${sql.param(types)}::text[])`);
+  for (const r of res.rows) {
+    const list = out.get(r.subject_id) ?? [];
+    list.push(toSignal(r));
+    out.set(r.subject_id, list);
+  }
+  return out;
+}
+
+/** Every signal of each subject within its time range (inclusive). */
+export async function loadSignalsInRanges(
+  db: DbOrTx,
+  ranges: Array<{ subjectId: string; from: number; to: number }>,
+): Promise<Map<string, ScoringSignal[]>> {
+  const out = new Map<string, ScoringSignal[]>();
+  if (!ranges.length) return out;
+  const json = JSON.stringify(ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })));
+  const res = await db.execute<SignalDbRow>(sql`
+    select x.id::text as id, x.subject_id, x.type, x.severity, x.occurred_at, x.count
+    from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)
+    join signals x on x.subject_id = r.s and x.occurred_at >= r.f and x.occurred_at <= r.t`);
+  for (const r of res.rows) {
+    const list = out.get(r.subject_id) ?? [];
+    list.push(toSignal(r));
+    out.set(r.subject_id, list);
+  }
+  return out;
+}
+
+export async function loadViolations(db: DbOrTx, subjectIds: string[]): Promise<Set<string>> {
+  if (!subjectIds.length) return new Set();
+  const rows = await db
+    .selectDistinct({ subjectId: subjectViolations.subjectId })
+    .from(subjectViolations)
+    .where(inArray(subjectViolations.subjectId, subjectIds));
+  return new Set(rows.map((r) => r.subjectId));
+}
+
+export interface StoredScore {
+  subjectId: string;
+  policyId: string;
+  policyVersion: number;
+  triggerSignalId: string;
+  triggeredAt: Date;
+  windowEnd: Date;
+  score: number;
+  rawScore: number;
+  severity: Severity;
+  riskFactors: RiskFactor[];
+  alertId: string | null;
+  suppressedByCap: boolean;
+}
+
+export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<string, StoredScore>> {
+  if (!subjectIds.length) return new Map();
+  const res = await db.execute<Record<string, unknown>>(sql`
+    select subject_id, policy_id, policy_version, trigger_signal_id::text as trigger_signal_id, triggered_at, window_end,
+           score, raw_score, severity, risk_factors, alert_id, suppressed_by_cap
+    from subject_policy_scores where subject_id = any(${sql.param(subjectIds)}::uuid[])`);
+  const out = new Map<string, StoredScore>();
+  for (const r of res.rows) {
+    const s: StoredScore = {
+      subjectId: r.subject_id as string,
+      policyId: r.policy_id as string,
+      policyVersion: r.policy_version as number,
+      triggerSignalId: r.trigger_signal_id as string,
+      triggeredAt: r.triggered_at as Date,
+      windowEnd: r.window_end as Date,
+      score: r.score as number,
+      rawScore: r.raw_score as number,
+      severity: r.severity as Severity,
+      riskFactors: r.risk_factors as RiskFactor[],
+      alertId: (r.alert_id as string | null) ?? null,
+      suppressedByCap: r.suppressed_by_cap as boolean,
+    };
+    out.set(pairKey(s.subjectId, s.policyId), s);
+  }
+  return out;
+}
+
+export const pairKey = (subjectId: string, policyId: string) => `${subjectId}/${policyId}`;
+
+export interface AlertSnapshot {
+  id: string;
+  subjectId: string;
+  policyId: string;
+  status: 'needs_review' | 'confirmed' | 'dismissed' | 'resolved';
+  score: number;
+  severity: Severity;
+  triggerSignalId: string | null;
+}
+
+/** Per pair: the open alert, and the most recent closed one. */
+export async function loadAlertStates(
+  db: DbOrTx,
+  subjectIds: string[],
+): Promise<{ open: Map<string, AlertSnapshot>; lastClosed: Map<string, AlertSnapshot> }> {
+  const open = new Map<string, AlertSnapshot>();
+  const lastClosed = new Map<string, AlertSnapshot>();
+  if (!subjectIds.length) return { open, lastClosed };
+  const res = await db.execute<Record<string, unknown>>(sql`
+    select distinct on (subject_id, policy_id, status in ('needs_review', 'confirmed'))
+           id, subject_id, policy_id, status, score, severity, trigger_signal_id::text as trigger_signal_id
+    from alerts
+    where subject_id = any(${sql.param(subjectIds)}::uuid[])
+    order by subject_id, policy_id, status in ('needs_review', 'confirmed'), updated_at desc, id desc`);
+  for (const r of res.rows) {
+    const a: AlertSnapshot = {
+      id: r.id as string,
+      subjectId: r.subject_id as string,
+      policyId: r.policy_id as string,
+      status: r.status as AlertSnapshot['status'],
+      score: r.score as number,
+      severity: r.severity as Severity,
+      triggerSignalId: (r.trigger_signal_id as string | null) ?? null,
+    };
+    (a.status === 'needs_review' || a.status === 'confirmed' ? open : lastClosed).set(pairKey(a.subjectId, a.policyId), a);
+  }
+  return { open, lastClosed };
+}
+
+/** Write changed score rows (callers pass only rows that differ from what is stored). */
+export async function upsertScores(db: DbOrTx, rows: StoredScore[]): Promise<void> {
+  if (!rows.length) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      s: r.subjectId,
+      p: r.policyId,
+      v: r.policyVersion,
+      tr: r.triggerSignalId,
+      ta: r.triggeredAt.toISOString(),
+      we: r.windowEnd.toISOString(),
+      sc: r.score,
+      rs: r.rawScore,
+      sv: r.severity,
+      rf: r.riskFactors,
+      a: r.alertId,
+      c: r.suppressedByCap,
+    })),
+  );
+  await db.execute(sql`
+    insert into subject_policy_scores as t
+      (subject_id, policy_id, policy_version, trigger_signal_id, triggered_at, window_end, score, raw_score, severity,
+       risk_factors, alert_id, suppressed_by_cap, computed_at)
+    select s, p, v, tr, ta, we, sc, rs, sv::severity, rf, a, c, now()
+    from json_to_recordset(${json}::json)
+      as r(s uuid, p uuid, v int, tr bigint, ta timestamptz, we timestamptz, sc int, rs int, sv text, rf jsonb, a uuid, c boolean)
+    order by s, p
+    on conflict (subject_id, policy_id) do update set
+      policy_version = excluded.policy_version, trigger_signal_id = excluded.trigger_signal_id,
+      triggered_at = excluded.triggered_at, window_end = excluded.window_end, score = excluded.score,
+      raw_score = excluded.raw_score, severity = excluded.severity, risk_factors = excluded.risk_factors,
+      alert_id = excluded.alert_id, suppressed_by_cap = excluded.suppressed_by_cap, computed_at = now()`);
+}
+
+/**
+ * Take up to `wanted` of the policy's new-alert allowance for today (UTC). The counter row is
+ * locked until the transaction ends, so concurrent scorings never exceed the cap together.
+ */
+export async function takeDailyAllowance(tx: DbOrTx, policyId: string, cap: number, wanted: number, day: string): Promise<number> {
+  const res = await tx.execute<{ count: number }>(sql`
+    insert into policy_daily_alerts (policy_id, day, count) values (${policyId}, ${day}::date, 0)
+    on conflict (policy_id, day) do update set count = policy_daily_alerts.count
+    returning count`);
+  const used = res.rows[0]!.count;
+  const granted = Math.max(0, Math.min(wanted, cap - used));
+  if (granted > 0) {
+    await tx.execute(sql`update policy_daily_alerts set count = count + ${granted} where policy_id = ${policyId} and day = ${day}::date`);
+  }
+  return granted;
+}
+
+export interface NewAlert {
+  subjectId: string;
+  policyId: string;
+  region: string;
+  severity: Severity;
+  score: number;
+  riskFactors: RiskFactor[];
+  triggerSignalId: string;
+  triggeredAt: Date;
+}
+
+export async function insertAlerts(tx: DbOrTx, rows: NewAlert[]): Promise<Map<string, string>> {
+  if (!rows.length) return new Map();
+  const inserted = await tx
+    .insert(alerts)
+    .values(
+      rows.map((r) => ({
+        subjectId: r.subjectId,
+        policyId: r.policyId,
+        region: r.region,
+        severity: r.severity,
+        score: r.score,
+        riskFactors: r.riskFactors,
+        triggerSignalId: Number(r.triggerSignalId),
+        triggeredAt: r.triggeredAt,
+      })),
+    )
+    .returning({ id: alerts.id, subjectId: alerts.subjectId, policyId: alerts.policyId });
+  return new Map(inserted.map((r) => [pairKey(r.subjectId, r.policyId), r.id]));
+}
+
+/** Raise an open alert to a higher score; never lowers score or severity. */
+export async function raiseAlert(
+  tx: DbOrTx,
+  id: string,
+  r: { score: number; severity: Severity; riskFactors: RiskFactor[]; triggerSignalId: string; triggeredAt: Date },
+): Promise<boolean> {
+  const res = await tx.execute(sql`
+    update alerts set
+      score = ${r.score},
+      severity = (case when severity = 'high' or ${r.severity} = 'high' then 'high'
+                       when severity = 'medium' or ${r.severity} = 'medium' then 'medium' else 'low' end)::severity,
+      risk_factors = ${JSON.stringify(r.riskFactors)}::jsonb,
+      trigger_signal_id = ${Number(r.triggerSignalId)},
+      triggered_at = ${r.triggeredAt.toISOString()}::timestamptz,
+      updated_at = now()
+    where id = ${id} and status in ('needs_review', 'confirmed') and score < ${r.score}`);
+  return (res.rowCount ?? 0) > 0;
+}
