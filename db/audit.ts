@@ -162,7 +162,7 @@ export interface CheckpointVerifier {
 }
 
 /** A row as the fast scanner reads it: `at` already in ISO form, `seq` a number. */
-interface ScannedRow {
+export interface ScannedRow {
   seq: number;
   at: string;
   actor: string;
@@ -185,7 +185,7 @@ interface ScannedRow {
  * null and arrays of strings exactly as `JSON.stringify` does, so only `details` needs
  * canonicalization. A unit test keeps both encodings identical.
  */
-export function encodeScannedRow(r: ScannedRow): string {
+export function encodeScannedRow(r: Omit<ScannedRow, 'hash'>): string {
   const head = JSON.stringify([
     r.seq,
     r.at,
