@@ -13,15 +13,16 @@ import { z } from 'zod';
 import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
 import { alertRoutes } from './routes/alerts';
-import { policyRoutes } from './routes/policies';
-import { signalRoutes } from './routes/signals';
-import { subjectRoutes } from './routes/subjects';
+import { auditRoutes } from './routes/audit';
 import { caseRoutes } from './routes/cases';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
 import { noticeTemplateRoutes } from './routes/notice-templates';
+import { policyRoutes } from './routes/policies';
 import { regionRoutes } from './routes/regions';
 import { settingsRoutes } from './routes/settings';
+import { signalRoutes } from './routes/signals';
+import { subjectRoutes } from './routes/subjects';
 import { systemRoutes } from './routes/system';
 
 declare module 'http' {
@@ -35,7 +36,7 @@ const detectionRoutes = [...subjectRoutes, ...signalRoutes, ...policyRoutes, ...
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...noticeTemplateRoutes, ...caseRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...auditRoutes, ...caseRoutes, ...noticeTemplateRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
