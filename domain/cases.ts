@@ -43,8 +43,11 @@ export const STAGE_OF_STEP: Partial<Record<StepKind, CaseStatus>> = {
 
 const STAGE_ORDER: Record<CaseStatus, number> = { open: 0, under_investigation: 1, hr_action: 2, closed: 3 };
 
-export type StepRequestRefusal =
-  | { ok: false; reason: 'case_closed' | 'stage_passed' | 'step_pending' | 'already_approved'; message: string };
+export type StepRequestRefusal = {
+  ok: false;
+  reason: 'case_closed' | 'stage_passed' | 'step_pending' | 'already_approved';
+  message: string;
+};
 
 /**
  * May a step of `kind` be requested now? Escalations only move a case forward; one pending step of
@@ -63,7 +66,11 @@ export function canRequestStep(
     return { ok: false, reason: 'step_pending', message: `A ${kind} step is already waiting for approval on this case` };
   }
   if (kind === 'resolve_confirmed_violation' && c.violationApproved) {
-    return { ok: false, reason: 'already_approved', message: 'A confirmed-violation resolution is already approved; resolve the case' };
+    return {
+      ok: false,
+      reason: 'already_approved',
+      message: 'A confirmed-violation resolution is already approved; resolve the case',
+    };
   }
   return { ok: true };
 }
@@ -153,7 +160,12 @@ export type Eligibility = { ok: true } | { ok: false; reason: IneligibleReason; 
  */
 export function checkApprover(
   approver: ApproverIdentity,
-  step: { rule: StepRuleSnapshot; requirements: readonly Requirement[]; requestedBy: string; decisions: readonly Pick<DecisionRecord, 'approver'>[] },
+  step: {
+    rule: StepRuleSnapshot;
+    requirements: readonly Requirement[];
+    requestedBy: string;
+    decisions: readonly Pick<DecisionRecord, 'approver'>[];
+  },
 ): Eligibility {
   const { rule } = step;
   if (!approver.roles.includes('approver') || !approver.stakeholder) {
@@ -177,7 +189,11 @@ export function checkApprover(
     };
   }
   if (rule.restricted.includes(approver.sub)) {
-    return { ok: false, reason: 'restricted', message: `The approver is on region ${rule.region}'s restricted list for this step kind` };
+    return {
+      ok: false,
+      reason: 'restricted',
+      message: `The approver is on region ${rule.region}'s restricted list for this step kind`,
+    };
   }
   if (approver.sub === step.requestedBy) {
     return { ok: false, reason: 'requester_cannot_approve', message: 'The requester of a step cannot decide it (four eyes)' };

@@ -50,6 +50,7 @@ export const workflowIds = {
   systemCheck: (checkId: string) => `system-check-${checkId}`,
   case: (caseId: string) => `case-${caseId}`,
   step: (caseId: string, stepId: string) => `case-${caseId}-step-${stepId}`,
+  notice: (caseId: string, noticeId: string) => `case-${caseId}-notice-${noticeId}`,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -260,3 +261,20 @@ export const detectionWorkflowIds = {
   scoreBatch: (batchId: string) => `score-batch-${batchId}`,
   policyBackfill: (policyId: string, version: number) => `policy-backfill-${policyId}-v${version}`,
 };
+
+// ---------------------------------------------------------------------------------------------
+// Notices
+
+/** Deliver the notice of an approved send_notice step. Ids only: no address, no name. */
+export interface NoticeWorkflowInput {
+  noticeId: string;
+  caseId: string;
+  stepId: string;
+  /** Test knob: a faster delivery retry policy than the production one. */
+  retry?: { initialIntervalMs: number; maximumAttempts: number };
+}
+
+export interface NoticeWorkflowResult {
+  noticeId: string;
+  status: 'queued' | 'sent' | 'failed';
+}

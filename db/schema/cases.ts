@@ -37,7 +37,9 @@ export const cases = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('cases_one_active_per_subject').on(t.subjectId).where(sql`${t.status} <> 'closed'`),
+    uniqueIndex('cases_one_active_per_subject')
+      .on(t.subjectId)
+      .where(sql`${t.status} <> 'closed'`),
     index('cases_list_idx').on(t.createdAt.desc(), t.id.desc()),
     index('cases_region_status_idx').on(t.region, t.status, t.createdAt.desc(), t.id.desc()),
     index('cases_region_severity_idx').on(t.region, t.severity, t.createdAt.desc(), t.id.desc()),

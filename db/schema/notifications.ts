@@ -27,6 +27,9 @@ export const notifications = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [index('notifications_step_idx').on(t.stepId, t.createdAt), index('notifications_stakeholder_idx').on(t.region, t.stakeholder, t.createdAt)],
+  (t) => [
+    index('notifications_step_idx').on(t.stepId, t.createdAt),
+    index('notifications_stakeholder_idx').on(t.region, t.stakeholder, t.createdAt),
+  ],
 );
 export type NotificationRow = typeof notifications.$inferSelect;

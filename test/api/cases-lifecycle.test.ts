@@ -173,9 +173,9 @@ describe('confirming alerts', () => {
     const again = await drive.confirm(a!.id, 'first');
     expect(again.status).toBe(200);
     expect(ConfirmAlertResult.parse(again.body)).toMatchObject({ caseId: first.caseId, created: false, repeated: true });
-    const c = await drive.readUntil(first.caseId, (x) => x.notes.length >= 1);
+    // (The case row and its notes are read by separate queries: wait for both.)
+    const c = await drive.readUntil(first.caseId, (x) => x.notes.length >= 1 && x.alertCount === 1);
     await new Promise((r) => setTimeout(r, 300));
-    console.log(JSON.stringify(c), JSON.stringify(await sys.db.select().from(cases).where(eq(cases.id, first.caseId))));
     const notes = await sys.db.select().from(caseNotes).where(eq(caseNotes.caseId, first.caseId));
     expect(notes).toHaveLength(1);
     expect(c.alertCount).toBe(1);

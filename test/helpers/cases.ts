@@ -8,7 +8,8 @@ import type { Claims } from '../../api/middleware/auth';
 import { CaseDetail } from '../../api/routes/cases';
 import type { TestSystem } from './system';
 
-type P = Partial<Claims> & Pick<Claims, 'sub' | 'roles'>;
+export type TestPrincipal = Partial<Claims> & Pick<Claims, 'sub' | 'roles'>;
+type P = TestPrincipal;
 
 export const people = {
   analyst: { sub: 'analyst-1', roles: ['analyst'], regions: ['eu', 'us'], languages: ['en'] },
@@ -35,13 +36,14 @@ export async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ti
   return last;
 }
 
-export function caseDriver(sys: TestSystem) {
+export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
   const as = async (p: P) => sys.auth(p);
+  const reader = defaults.reader ?? people.investigator;
   return {
     async confirm(alertId: string, comment = 'Looks like data exfiltration before departure', who: P = people.analyst) {
       return sys.http.post(`/v1/alerts/${alertId}/confirm`).set('Authorization', await as(who)).send({ comment });
     },
-    async read(caseId: string, who: P = people.investigator) {
+    async read(caseId: string, who: P = reader) {
       const res = await sys.http.get(`/v1/cases/${caseId}`).set('Authorization', await as(who));
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       return CaseDetail.parse(res.body);
