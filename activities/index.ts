@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../infra/config';
 import type { Db } from '../db';
+import { createAuditActivities } from './audit';
 import { createCaseActivities } from './cases';
 import { createScoringActivities } from './scoring';
 import { createSystemActivities } from './system';
@@ -19,6 +20,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSystemActivities(deps),
+    ...createAuditActivities(deps),
     ...createScoringActivities(deps),
     ...createCaseActivities(deps),
   };

@@ -5,6 +5,7 @@
  */
 import { mintDevToken, type Claims } from '../api/middleware/auth';
 import { runProcess } from '../infra/process';
+import { ensureAuditCheckpointSchedule } from '../infra/schedules';
 import { openClient, openDatabase, startApi, startEmbedded, startWorker } from '../infra/system';
 
 const DEV_PRINCIPALS: Claims[] = [
@@ -26,6 +27,7 @@ await runProcess('start', async ({ config, logger, life }) => {
   const database = await openDatabase(config, databaseUrl, life, true);
   const { client } = await openClient(config, temporalAddress, life, logger);
   await startWorker({ config, database, address: temporalAddress, logger, life });
+  await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
   const { url } = await startApi({ config, database, client, logger, life });
 
   const lines = [

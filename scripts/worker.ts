@@ -3,12 +3,14 @@
  * before polling, so a new worker version never runs against an old schema.
  */
 import { runProcess } from '../infra/process';
+import { ensureAuditCheckpointSchedule } from '../infra/schedules';
 import { defaultDatabaseUrl, defaultTemporalAddress, openClient, openDatabase, startWorker } from '../infra/system';
 
 await runProcess('worker', async ({ config, logger, life }) => {
   const database = await openDatabase(config, defaultDatabaseUrl(config), life, true);
   const address = defaultTemporalAddress(config);
-  await openClient(config, address, life, logger);
+  const { client } = await openClient(config, address, life, logger);
   await startWorker({ config, database, address, logger, life });
+  await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
 });

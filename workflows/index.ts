@@ -4,6 +4,7 @@
  * anything with I/O (a test enforces it).
  */
 export { systemCheckWorkflow } from './system-check';
+export { auditCheckpointWorkflow } from './audit-checkpoint';
 export { caseWorkflow } from './case-workflow';
 export { stepWorkflow } from './step-workflow';
 export { scoreSignalBatchWorkflow, policyBackfillWorkflow } from './scoring';
