@@ -14,3 +14,4 @@ export * from './notices';
 export * from './policies';
 export * from './signals';
 export * from './scores';
+export * from './reveal-grants';
