@@ -53,7 +53,14 @@ export function createRevealActivities(deps: { db: Db }) {
       });
     },
 
-    async endRevealGrant(input: { grantId: string; caseId: string; region: string; reason: GrantEnd; by: string; at: string }): Promise<boolean> {
+    async endRevealGrant(input: {
+      grantId: string;
+      caseId: string;
+      region: string;
+      reason: GrantEnd;
+      by: string;
+      at: string;
+    }): Promise<boolean> {
       return deps.db.transaction(async (tx) => {
         const ended = await tx
           .update(revealGrants)

@@ -45,7 +45,12 @@ export async function subjectRefs(
   if (settings.showAnonymizedNames) return refs;
   const codes = [...new Set(subjects.map((s) => s.region))];
   const allowed = new Set(
-    (await deps.db.select({ code: regions.code, allow: regions.allowDeanonymization }).from(regions).where(inArray(regions.code, codes)))
+    (
+      await deps.db
+        .select({ code: regions.code, allow: regions.allowDeanonymization })
+        .from(regions)
+        .where(inArray(regions.code, codes))
+    )
       .filter((r) => r.allow)
       .map((r) => r.code),
   );

@@ -278,3 +278,16 @@ export interface NoticeWorkflowResult {
   noticeId: string;
   status: 'queued' | 'sent' | 'failed';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Identity reveal grants
+
+export interface RevokeGrantInput {
+  grantId: string;
+  /** Why the grant is revoked: kept in the workflow history (encrypted), not in the audit log. */
+  comment: string;
+  actor: Actor;
+}
+
+/** An approver of a reveal step ends its grant before the timer does. */
+export const revokeGrantUpdate = defineUpdate<{ grantId: string; status: 'revoked' }, [RevokeGrantInput]>('revokeGrant');
