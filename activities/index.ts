@@ -8,6 +8,7 @@ import type { Config } from '../infra/config';
 import type { Db } from '../db';
 import { createAuditActivities } from './audit';
 import { createCaseActivities } from './cases';
+import { createNoticeActivities } from './notices';
 import { createScoringActivities } from './scoring';
 import { createSystemActivities } from './system';
 
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditActivities(deps),
     ...createScoringActivities(deps),
     ...createCaseActivities(deps),
+    ...createNoticeActivities(deps),
   };
 }
 

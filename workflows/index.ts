@@ -7,4 +7,5 @@ export { systemCheckWorkflow } from './system-check';
 export { auditCheckpointWorkflow } from './audit-checkpoint';
 export { caseWorkflow } from './case-workflow';
 export { stepWorkflow } from './step-workflow';
+export { noticeWorkflow } from './notice-workflow';
 export { scoreSignalBatchWorkflow, policyBackfillWorkflow } from './scoring';

@@ -1,6 +1,6 @@
 /** Named activity option presets: timeouts and retry policies, shared by every workflow. */
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
-import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
 
 /** A short database write or read. */
 export const dbWrite: ActivityOptions = {
@@ -40,6 +40,22 @@ export const batchScoring: LocalActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '10 seconds',
     nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};
+
+/**
+ * Sending a notice by SMTP. A 4xx reply or an unreachable server is retried with backoff for about
+ * seven hours; a 5xx reply (`delivery_rejected`) is final. The start-to-close timeout is longer
+ * than the outbox claim lease, which is longer than one SMTP transaction can last.
+ */
+export const smtpDelivery: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '30 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 minutes',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ErrorType.DeliveryRejected],
   },
 };
 
