@@ -47,6 +47,16 @@ const keyRing = z.string().transform((raw, ctx) => {
   return keys;
 });
 
+/** An Ed25519 private key: a PKCS8 PEM or a base64 32-byte seed. */
+const ed25519PrivateKey = z.string().transform((raw, ctx) => {
+  try {
+    return parseEd25519PrivateKey(raw);
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
 export const EnvSchema = z.object({
   WARDEN_ENV: z.enum(['development', 'test', 'production']).default('development'),
   HOST: z.string().default('127.0.0.1'),
@@ -95,17 +105,7 @@ export const EnvSchema = z.object({
   CASE_CONTINUE_AS_NEW_AFTER_EVENTS: z.coerce.number().int().min(20).optional(),
 
   /** Ed25519 private key for audit checkpoints: a PKCS8 PEM, or a base64 32-byte seed. */
-  AUDIT_SIGNING_KEY: z
-    .string()
-    .default(DEV_AUDIT_SIGNING_KEY)
-    .transform((raw, ctx) => {
-      try {
-        return parseEd25519PrivateKey(raw);
-      } catch (err) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  AUDIT_SIGNING_KEY: ed25519PrivateKey.default(DEV_AUDIT_SIGNING_KEY),
   AUDIT_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -253,4 +253,25 @@ export function parseEd25519PrivateKey(raw: string): AuditSigningKey {
     publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
     keyId: createHash('sha256').update(der).digest('hex').slice(0, 16),
   };
+}
+
+/**
+ * The offline verifier's configuration (`npm run audit:verify`): only what it needs, so it runs
+ * on an auditor's machine without the service's secrets. The public key may come from
+ * `AUDIT_PUBLIC_KEY` (SPKI PEM, as published at `GET /v1/audit/public-key`) or be derived from
+ * `AUDIT_SIGNING_KEY`.
+ */
+export function loadAuditVerifyConfig(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; publicKeyPem?: string; signingKey?: AuditSigningKey } {
+  const parsed = z
+    .object({
+      DATABASE_URL: z.string().url().optional(),
+      AUDIT_PUBLIC_KEY: z.string().includes('BEGIN PUBLIC KEY', { message: 'expected an SPKI PEM public key' }).optional(),
+      AUDIT_SIGNING_KEY: ed25519PrivateKey.optional(),
+    })
+    .safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  }
+  const e = parsed.data;
+  return { databaseUrl: e.DATABASE_URL, publicKeyPem: e.AUDIT_PUBLIC_KEY?.replace(/\\n/g, '\n'), signingKey: e.AUDIT_SIGNING_KEY };
 }
