@@ -96,17 +96,20 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     logger: false,
     size: 25 * 1024 * 1024,
     onMailFrom(_address, session, callback) {
-      (session as SMTPServerSession & { wardenReply?: SinkReply }).wardenReply = undefined;
+      Object.assign(session, { wardenReply: undefined, wardenRefused: undefined });
       callback();
     },
     onRcptTo(address, session, callback) {
-      // The reply is decided once per transaction, on its first recipient.
-      if (session.envelope.rcptTo.length === 0) {
-        const r = decide(session, [address]);
-        if ('code' in r && r.at === 'rcpt') {
-          transactions.push({ rcptTo: [address.address], reply: r });
-          return callback(smtpError(r.code, r.message));
+      // The reply is decided once per transaction; an RCPT-level refusal refuses every recipient.
+      const state = session as SMTPServerSession & { wardenRefused?: string[] };
+      const r = decide(session, [address]);
+      if ('code' in r && r.at === 'rcpt') {
+        if (!state.wardenRefused) {
+          state.wardenRefused = [];
+          transactions.push({ rcptTo: state.wardenRefused, reply: r });
         }
+        state.wardenRefused.push(address.address);
+        return callback(smtpError(r.code, r.message));
       }
       callback();
     },
