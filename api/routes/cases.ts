@@ -10,7 +10,6 @@ import { z } from 'zod';
 import { appendAudit } from '../../db/audit';
 import { confirmAlertIntoCase, getCaseDetail, getCaseRow, getStep, listCases, listInbox } from '../../db/queries/cases';
 import { getRegion } from '../../db/queries/regions';
-import { CaseNotice, caseNotices, noticeTemplateForStep } from '../notices';
 import { inRegion, regionScope, type Principal } from '../../domain/authz';
 import {
   CASE_STATUSES,
@@ -146,7 +145,6 @@ export const CaseDetail = CaseListItem.extend({
   ),
   notes: z.array(z.object({ id: Uuid, author: z.string(), kind: z.enum(['comment', 'system']), body: z.string(), createdAt: IsoDate })),
   steps: z.array(CaseStep),
-  notices: z.array(CaseNotice),
   history: z.array(z.object({ id: Uuid, type: z.string(), actor: z.string(), details: z.record(z.unknown()), at: IsoDate })),
 }).openapi('CaseDetail');
 
@@ -173,8 +171,8 @@ export const RequestStepInput = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (v.kind !== 'send_notice' && v.templateId) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['templateId'], message: 'templateId is for send_notice steps only' });
+    if (v.kind === 'send_notice' && !v.templateId) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['templateId'], message: 'send_notice needs a templateId' });
     }
   });
 export const StepRequestedResult = z
@@ -475,7 +473,6 @@ export const caseRoutes = [
             decidedAt: isoOrNull(s.decidedAt),
             rule: s.rule,
           })),
-          notices: await caseNotices(deps.db, d.case.id),
           history: d.events.map((e) => ({ id: e.id, type: e.type, actor: e.actor, details: e.details, at: iso(e.at) })),
         },
       };
@@ -579,8 +576,6 @@ export const caseRoutes = [
           reason: 'no_rule',
         });
       }
-      const templateId =
-        body.kind === 'send_notice' ? await noticeTemplateForStep(deps.db, body.templateId, region.languages) : undefined;
       const snapshot: StepRuleSnapshot = {
         region: region.code,
         regionVersion: region.version,
@@ -604,7 +599,7 @@ export const caseRoutes = [
               stepId,
               kind: body.kind,
               reason: body.reason,
-              templateId,
+              templateId: body.templateId,
               rule: snapshot,
               slaMs: slaMilliseconds(rule.slaHours, deps.config.cases.slaTimeScale),
               requestedAt: new Date().toISOString(),
