@@ -234,30 +234,41 @@ function toScanned(a: unknown[]): ScannedRow {
  * Read audit rows in seq order in keyset batches (never the whole log in memory), prefetching the
  * next batch while the caller works on the current one. `where` narrows the rows (export filters).
  */
+/** One keyset page of rows, read raw (array rows, `at` formatted by the server): the list's query. */
+export async function queryAuditRows(
+  db: Db,
+  opts: { afterSeq?: number | null; toSeq?: number | null; limit: number; where?: ReturnType<typeof sql>; order?: 'asc' | 'desc' },
+): Promise<ScannedRow[]> {
+  // The raw pool: array rows skip drizzle's per-row mapping, which dominates at 100k rows/s.
+  const pool = (db as unknown as { $client: pg.Pool }).$client;
+  const desc = opts.order === 'desc';
+  const conditions = [sql`true`];
+  if (opts.afterSeq != null) conditions.push(desc ? sql`seq < ${opts.afterSeq}` : sql`seq > ${opts.afterSeq}`);
+  if (opts.toSeq != null) conditions.push(sql`seq <= ${opts.toSeq}`);
+  if (opts.where) conditions.push(opts.where);
+  const query = dialect.sqlToQuery(
+    sql`select ${SCAN_COLUMNS} from audit_log where ${sql.join(conditions, sql` and `)} order by seq ${sql.raw(desc ? 'desc' : 'asc')} limit ${opts.limit}`,
+  );
+  const result = await pool.query({ text: query.sql, values: query.params, rowMode: 'array' });
+  return (result.rows as unknown[][]).map(toScanned);
+}
+
+/**
+ * Read audit rows in seq order in keyset batches (never the whole log in memory), prefetching the
+ * next batch while the caller works on the current one. `where` narrows the rows (export filters).
+ */
 export async function* scanAudit(
   db: Db,
   opts: { afterSeq?: number | null; toSeq?: number | null; batchSize?: number; where?: ReturnType<typeof sql> } = {},
 ): AsyncGenerator<ScannedRow[]> {
-  const batchSize = opts.batchSize ?? 5000;
-  // The raw pool: array rows skip drizzle's per-row mapping, which dominates at 100k rows/s.
-  const pool = (db as unknown as { $client: pg.Pool }).$client;
-  const fetch = async (after: number | null): Promise<ScannedRow[]> => {
-    const conditions = [sql`true`];
-    if (after !== null) conditions.push(sql`seq > ${after}`);
-    if (opts.toSeq != null) conditions.push(sql`seq <= ${opts.toSeq}`);
-    if (opts.where) conditions.push(opts.where);
-    const query = dialect.sqlToQuery(
-      sql`select ${SCAN_COLUMNS} from audit_log where ${sql.join(conditions, sql` and `)} order by seq asc limit ${batchSize}`,
-    );
-    const result = await pool.query({ text: query.sql, values: query.params, rowMode: 'array' });
-    return (result.rows as unknown[][]).map(toScanned);
-  };
+  const limit = opts.batchSize ?? 5000;
+  const fetch = (afterSeq: number | null) => queryAuditRows(db, { afterSeq, toSeq: opts.toSeq, limit, where: opts.where });
   let next = fetch(opts.afterSeq ?? null);
   for (;;) {
     const rows = await next;
     if (rows.length === 0) return;
     const last = rows[rows.length - 1]!.seq;
-    next = rows.length < batchSize ? Promise.resolve([]) : fetch(last);
+    next = rows.length < limit ? Promise.resolve([]) : fetch(last);
     // A rejected prefetch must not become an unhandled rejection if the consumer stops early.
     next.catch(() => undefined);
     yield rows;

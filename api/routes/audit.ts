@@ -3,7 +3,6 @@
  * their public key, and streaming export. Region-scoped like every read: an auditor sees entries
  * of its regions and tenant-wide entries (no region); a `*` region claim sees all.
  */
-import { once } from 'node:events';
 import { desc, lt } from 'drizzle-orm';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -199,7 +198,15 @@ export const CSV_COLUMNS = [
 async function write(res: Response, chunk: string): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return false;
   if (!res.write(chunk)) {
-    await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
   }
   return !res.destroyed;
 }
@@ -223,7 +230,7 @@ export const auditRoutes = [
       const rows = await listAudit(deps.db, toFilter(filters, principal), { limit, afterSeq: after?.[0] ?? null, order });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
-      return { body: { items: items.map(toAuditEntry), nextCursor: rows.length > limit && last ? encodeCursor([last.seq]) : null } };
+      return { body: { items, nextCursor: rows.length > limit && last ? encodeCursor([last.seq]) : null } };
     },
   }),
   route({

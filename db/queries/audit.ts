@@ -2,9 +2,10 @@
  * Reading the audit log: filtered, keyset-paginated queries (by seq) and the filter SQL shared by
  * the list, the export and the benchmark. The writer and verification live in `db/audit.ts`.
  */
-import { and, asc, desc, eq, gt, gte, like, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../index';
-import { auditLog, type AuditRow } from '../schema';
+import { and, asc, eq, gte, like, lt, or, sql, type SQL } from 'drizzle-orm';
+import { queryAuditRows, type ScannedRow } from '../audit';
+import type { Db, DbOrTx } from '../index';
+import { auditLog } from '../schema';
 
 export interface AuditFilter {
   actor?: string;
@@ -58,19 +59,13 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (m) => `\\${m}`);
 }
 
-/** One page of entries, newest first by default; `afterSeq` is the keyset of the previous page. */
+/** One page of entries (`limit + 1` rows), newest first by default; `afterSeq` is the previous page's keyset. */
 export async function listAudit(
-  db: DbOrTx,
+  db: Db,
   f: AuditFilter,
   page: { limit: number; afterSeq: number | null; order: 'asc' | 'desc' },
-): Promise<AuditRow[]> {
-  const keyset = page.afterSeq === null ? undefined : page.order === 'desc' ? lt(auditLog.seq, page.afterSeq) : gt(auditLog.seq, page.afterSeq);
-  return db
-    .select()
-    .from(auditLog)
-    .where(and(auditWhere(f), keyset))
-    .orderBy(page.order === 'desc' ? desc(auditLog.seq) : asc(auditLog.seq))
-    .limit(page.limit + 1);
+): Promise<ScannedRow[]> {
+  return queryAuditRows(db, { where: auditWhere(f), afterSeq: page.afterSeq, limit: page.limit + 1, order: page.order });
 }
 
 /** The oldest entry's time: what the retention floor protects. */
