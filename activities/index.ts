@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../infra/config';
 import type { Db } from '../db';
+import { createArchiveActivities } from './archive';
 import { createAuditActivities } from './audit';
 import { createCaseActivities } from './cases';
 import { createNoticeActivities } from './notices';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSystemActivities(deps),
     ...createAuditActivities(deps),
+    ...createArchiveActivities(deps),
     ...createScoringActivities(deps),
     ...createCaseActivities(deps),
     ...createNoticeActivities(deps),

@@ -51,7 +51,26 @@ export const workflowIds = {
   case: (caseId: string) => `case-${caseId}`,
   step: (caseId: string, stepId: string) => `case-${caseId}-step-${stepId}`,
   notice: (caseId: string, noticeId: string) => `case-${caseId}-notice-${noticeId}`,
+  historyArchive: (workflowId: string, runId: string) => `history-archive-${workflowId}-${runId}`,
 };
+
+/**
+ * Archive a workflow run's history (and its children's) into Postgres once it has closed. A
+ * workflow calls the `archiveWorkflowHistory` activity with its own id as its last step (and before
+ * continuing as new); the activity then starts `archiveHistoryWorkflow`, which waits for the run
+ * to close and archives it. `rootWorkflowId` groups a case with its step workflows.
+ */
+export interface ArchiveHistoryInput {
+  workflowId: string;
+  /** Default: the calling run when a workflow archives itself, else the latest run. */
+  runId?: string;
+  /** Default: `workflowId`. */
+  rootWorkflowId?: string;
+}
+
+export type ArchiveHistoryResult =
+  | { status: 'archived'; runs: number; events: number; deferred: string[] }
+  | { status: 'deferred'; archiverWorkflowId: string };
 
 // ---------------------------------------------------------------------------------------------
 // Cases and approval steps

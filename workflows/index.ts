@@ -5,6 +5,7 @@
  */
 export { systemCheckWorkflow } from './system-check';
 export { auditCheckpointWorkflow } from './audit-checkpoint';
+export { archiveHistoryWorkflow } from './history-archive';
 export { caseWorkflow } from './case-workflow';
 export { stepWorkflow } from './step-workflow';
 export { noticeWorkflow } from './notice-workflow';

@@ -69,3 +69,29 @@ export const backfillPage: ActivityOptions = {
     nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
   },
 };
+
+/**
+ * Waiting for another workflow run to close, then archiving its history: retried without limit
+ * (the run may stay open for days), backing off to one attempt every 10 minutes.
+ */
+export const awaitRunClose: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 1.5,
+    maximumInterval: '10 minutes',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};
+
+/** A workflow archiving itself as its last step: quick, it only hands over to the archiver. */
+export const archiveSelf: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+};
