@@ -84,11 +84,10 @@ export async function scoreSubjects(deps: ScoringDeps, input: ScoreSubjectsInput
       if (from !== Infinity) ranges.push({ subjectId: id, from, to });
     }
     const inRange = await loadSignalsInRanges(tx, ranges);
-    const [violations, stored, alertStates] = await Promise.all([
-      loadViolations(tx, candidates),
-      loadScores(tx, candidates),
-      loadAlertStates(tx, candidates),
-    ]);
+    // One connection: one query at a time.
+    const violations = await loadViolations(tx, candidates);
+    const stored = await loadScores(tx, candidates);
+    const alertStates = await loadAlertStates(tx, candidates);
 
     const computed: Array<{ subjectId: string; policy: ScoringPolicy; r: ScoreResult }> = [];
     for (const { subjectId } of ranges) {
@@ -221,7 +220,10 @@ export function createScoringActivities(deps: ScoringDeps) {
   return {
     /** Score the subjects of one ingested batch, then record the batch as scored (idempotent). */
     async scoreSignalBatch(input: ScoreSubjectsInput & { batchId: string }): Promise<ScoreSubjectsResult> {
-      const result = await scoreSubjects(deps, input);
+      const result = await scoreSubjects(deps, input).catch((err: unknown) => {
+        deps.logger.error({ err, batchId: input.batchId }, 'scoring a batch failed (it will be retried)');
+        throw err;
+      });
       await deps.db.execute(sql`
         update signal_batches set scored_at = coalesce(scored_at, now()),
           result = ${JSON.stringify({ alertsCreated: result.alertsCreated, alertsRaised: result.alertsRaised, pairsScored: result.pairsScored, suppressedByCap: result.suppressedByCap })}::jsonb

@@ -213,7 +213,9 @@ export function triggersOf(policy: Pick<ScoringPolicy, 'template'>, signals: Sco
  * The score of a (subject, policy) pair from the subject's signals (triggers, the windows and the
  * baseline before them), or `null` when the subject was never triggered for this policy.
  */
-export function scoreSubject(policy: ScoringPolicy, subject: ScoringSubject, signals: ScoringSignal[]): ScoreResult | null {
+export function scoreSubject(policy: ScoringPolicy, subject: ScoringSubject, unordered: ScoringSignal[]): ScoreResult | null {
+  // Databases return rows in no particular order: fix one, so listed ids and ties never depend on it.
+  const signals = [...unordered].sort(byTimeThenId);
   const triggers = triggersOf(policy, signals);
   let best: ScoreResult | null = null;
   for (const t of triggers) {

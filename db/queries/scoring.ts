@@ -9,6 +9,9 @@ import type { Severity, SignalType } from '../../domain/signals';
 import type { DbOrTx } from '../index';
 import { alerts, policies, subjects, subjectViolations, type PolicyRow } from '../schema';
 
+/** A timestamp column as epoch milliseconds. */
+const MS = (column: string) => sql.raw(`floor(extract(epoch from ${column}) * 1000)::float8`);
+
 export function toScoringPolicy(row: PolicyRow): ScoringPolicy {
   return {
     id: row.id,
@@ -50,7 +53,8 @@ interface SignalDbRow extends Record<string, unknown> {
   subject_id: string;
   type: string;
   severity: Severity | null;
-  occurred_at: Date;
+  /** Epoch milliseconds (raw `execute` results bypass drizzle's date mapping). */
+  occurred_ms: number;
   count: number;
   attributes?: Record<string, unknown>;
 }
@@ -59,7 +63,7 @@ const toSignal = (r: SignalDbRow): ScoringSignal => ({
   id: r.id,
   type: r.type as SignalType,
   severity: r.severity,
-  occurredAt: r.occurred_at.getTime(),
+  occurredAt: Number(r.occurred_ms),
   count: r.count,
   attributes: r.attributes ?? {},
 });
@@ -69,7 +73,7 @@ export async function loadTriggerCandidates(db: DbOrTx, subjectIds: string[], ty
   const out = new Map<string, ScoringSignal[]>();
   if (!subjectIds.length || !types.length) return out;
   const res = await db.execute<SignalDbRow>(sql`
-    select id::text as id, subject_id, type, severity, occurred_at, count, attributes
+    select id::text as id, subject_id, type, severity, ${MS('occurred_at')} as occurred_ms, count, attributes
     from signals
     where subject_id = any(${sql.param(subjectIds)}::uuid[]) and type = any(${sql.param(types)}::text[])`);
   for (const r of res.rows) {
@@ -89,7 +93,7 @@ export async function loadSignalsInRanges(
   if (!ranges.length) return out;
   const json = JSON.stringify(ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })));
   const res = await db.execute<SignalDbRow>(sql`
-    select x.id::text as id, x.subject_id, x.type, x.severity, x.occurred_at, x.count
+    select x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count
     from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)
     join signals x on x.subject_id = r.s and x.occurred_at >= r.f and x.occurred_at <= r.t`);
   for (const r of res.rows) {
@@ -127,7 +131,8 @@ export interface StoredScore {
 export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<string, StoredScore>> {
   if (!subjectIds.length) return new Map();
   const res = await db.execute<Record<string, unknown>>(sql`
-    select subject_id, policy_id, policy_version, trigger_signal_id::text as trigger_signal_id, triggered_at, window_end,
+    select subject_id, policy_id, policy_version, trigger_signal_id::text as trigger_signal_id,
+           ${MS('triggered_at')} as triggered_ms, ${MS('window_end')} as window_end_ms,
            score, raw_score, severity, risk_factors, alert_id, suppressed_by_cap
     from subject_policy_scores where subject_id = any(${sql.param(subjectIds)}::uuid[])`);
   const out = new Map<string, StoredScore>();
@@ -137,8 +142,8 @@ export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<
       policyId: r.policy_id as string,
       policyVersion: r.policy_version as number,
       triggerSignalId: r.trigger_signal_id as string,
-      triggeredAt: r.triggered_at as Date,
-      windowEnd: r.window_end as Date,
+      triggeredAt: new Date(Number(r.triggered_ms)),
+      windowEnd: new Date(Number(r.window_end_ms)),
       score: r.score as number,
       rawScore: r.raw_score as number,
       severity: r.severity as Severity,
