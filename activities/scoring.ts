@@ -11,6 +11,7 @@
  * - A subject with no trigger yet is not locked: if another batch is storing its trigger right now,
  *   that batch's own scoring runs after it commits and sees this batch's signals.
  */
+import canonicalize from 'canonicalize';
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
@@ -212,7 +213,8 @@ function sameScore(a: StoredScore | undefined, b: StoredScore): boolean {
     a.severity === b.severity &&
     a.alertId === b.alertId &&
     a.suppressedByCap === b.suppressedByCap &&
-    JSON.stringify(a.riskFactors) === JSON.stringify(b.riskFactors)
+    // jsonb does not keep key order: compare canonical encodings.
+    canonicalize(a.riskFactors) === canonicalize(b.riskFactors)
   );
 }
 

@@ -1,0 +1,288 @@
+/**
+ * Scoring end to end: signals through the API, one scoring workflow per batch, scores and alerts
+ * in Postgres. Threshold, severity rising, boosters, idempotency, concurrency, the daily cap, scope
+ * and the users view.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordConfirmedViolation } from '../../db/queries/subjects';
+import { alerts, policyDailyAlerts, subjectPolicyScores } from '../../db/schema';
+import type { ScoreSubjectsResult } from '../../workflows/definitions';
+import { activePolicy, at, DAY, ev, importPeople, ingest, person, policyBody, scoringOf, subjectIdOf, uniq } from '../helpers/detection';
+import { principals, startTestSystem, type TestSystem } from '../helpers/system';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem();
+});
+afterAll(async () => sys?.close());
+
+const alertsOf = (subjectId: string, policyId: string) =>
+  sys.db.select().from(alerts).where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
+const scoreOf = async (subjectId: string, policyId: string) =>
+  (await sys.db.select().from(subjectPolicyScores).where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId))))[0] ?? null;
+
+/** A departing person in a fresh group with an active data-theft policy scoped to that group. */
+async function departing(over: Parameters<typeof policyBody>[2] = {}) {
+  const g = uniq('g');
+  const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, over));
+  const p = person(g);
+  await importPeople(sys, [p]);
+  return { g, policy, p, sid: await subjectIdOf(sys, p.externalId) };
+}
+
+describe('threshold', () => {
+  it('one point below the minimum risk score raises no alert; reaching it raises one', async () => {
+    const { policy, p, sid } = await departing({ indicators: { file_copied_to_usb: 1 } });
+    const first = await ingest(sys, [ev.resignation(p.externalId), ev.usb(p.externalId, 39)]);
+    expect(first.scoring!.alertsCreated).toEqual([]);
+    expect((await scoreOf(sid, policy.id))!.score).toBe(39);
+    expect(await alertsOf(sid, policy.id)).toEqual([]);
+
+    const second = await ingest(sys, [ev.usb(p.externalId, 1, at(2 * DAY))]);
+    expect(second.scoring!.alertsCreated).toHaveLength(1);
+    const [alert] = await alertsOf(sid, policy.id);
+    expect(alert).toMatchObject({ score: 40, severity: 'low', status: 'needs_review', id: second.scoring!.alertsCreated[0] });
+    expect((await scoreOf(sid, policy.id))!.alertId).toBe(alert!.id);
+  });
+});
+
+describe('severity rising', () => {
+  it('a later, higher score raises the open alert’s score and severity; it stays one alert', async () => {
+    const { policy, p, sid } = await departing();
+    const a = await ingest(sys, [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]);
+    const [low] = await alertsOf(sid, policy.id);
+    expect(low).toMatchObject({ score: 45, severity: 'low', id: a.scoring!.alertsCreated[0] });
+
+    const b = await ingest(sys, [ev.usb(p.externalId, 7, at(2 * DAY))]);
+    expect(b.scoring).toMatchObject({ alertsCreated: [], alertsRaised: [low!.id] });
+    const [medium] = await alertsOf(sid, policy.id);
+    expect(medium).toMatchObject({ id: low!.id, score: 66, severity: 'medium' });
+    expect(medium!.updatedAt.getTime()).toBeGreaterThan(low!.updatedAt.getTime());
+
+    await ingest(sys, [ev.usb(p.externalId, 5, at(3 * DAY))]);
+    const all = await alertsOf(sid, policy.id);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({ id: low!.id, score: 81, severity: 'high' });
+    // The factors explain the score: trigger + one indicator with every contributing signal.
+    const usb = all[0]!.riskFactors.find((f) => f.name === 'file_copied_to_usb')!;
+    expect(usb.points).toBe(81);
+    expect(usb.signalIds).toHaveLength(3);
+  });
+});
+
+describe('boosters', () => {
+  it('priority group: a member’s score is boosted, with the booster named in the risk factors', async () => {
+    const g = uniq('g');
+    const vip = uniq('vip');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { priorityGroups: [vip], boosters: { priorityGroup: 50, aboveUsualActivity: 0, previousViolation: 0 } }));
+    const member = { ...person(g), groups: [g, vip] };
+    const other = person(g);
+    await importPeople(sys, [member, other]);
+    await ingest(sys, [ev.resignation(member.externalId), ev.usb(member.externalId, 10), ev.resignation(other.externalId), ev.usb(other.externalId, 10)]);
+    const [boosted] = await alertsOf(await subjectIdOf(sys, member.externalId), policy.id);
+    expect(boosted).toMatchObject({ score: 45 });
+    expect(boosted!.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'priority_group', points: 15, detail: { groups: [vip] } });
+    expect((await scoreOf(await subjectIdOf(sys, other.externalId), policy.id))!.score).toBe(30);
+  });
+
+  it('activity above the subject’s own usual daily level boosts the score', async () => {
+    const { policy, p, sid } = await departing({ boosters: { priorityGroup: 0, aboveUsualActivity: 50, previousViolation: 0 } });
+    // Usual: 4 copies a day on active days before the trigger; then 10 in one day after it.
+    await ingest(sys, [ev.usb(p.externalId, 4, at(-5 * DAY)), ev.usb(p.externalId, 4, at(-12 * DAY)), ev.resignation(p.externalId), ev.usb(p.externalId, 10, at(DAY))]);
+    const score = (await scoreOf(sid, policy.id))!;
+    expect(score.score).toBe(45);
+    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'above_usual_activity', points: 15, detail: { usualDailyLevel: 4, peakCount: 10 } });
+  });
+
+  it('a previous confirmed violation boosts the score', async () => {
+    const { policy, p, sid } = await departing({ boosters: { priorityGroup: 0, aboveUsualActivity: 0, previousViolation: 50 } });
+    await ingest(sys, [ev.resignation(p.externalId), ev.usb(p.externalId, 10)]);
+    expect((await scoreOf(sid, policy.id))!.score).toBe(30);
+    await recordConfirmedViolation(sys.db, { subjectId: sid, caseId: randomUUID(), resolvedAt: new Date() });
+    await ingest(sys, [ev.usb(p.externalId, 1, at(2 * DAY))]);
+    const score = (await scoreOf(sid, policy.id))!;
+    expect(score.score).toBe(50);
+    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'previous_confirmed_violation', points: 17 });
+  });
+});
+
+describe('idempotency', () => {
+  it('duplicate events and a re-run of the same batch change nothing', async () => {
+    const { policy, p, sid } = await departing();
+    const events = [ev.resignation(p.externalId), ev.usb(p.externalId, 15), ev.usb(p.externalId, 10, at(2 * DAY))];
+    const first = await ingest(sys, events);
+    const snapshot = async () => ({
+      alerts: await alertsOf(sid, policy.id),
+      score: await scoreOf(sid, policy.id),
+      counter: await sys.db.select().from(policyDailyAlerts).where(eq(policyDailyAlerts.policyId, policy.id)),
+    });
+    const before = await snapshot();
+    expect(before.alerts).toHaveLength(1);
+    expect(before.score!.score).toBe(75);
+
+    // The same events again: all duplicates; the re-score finds nothing to change.
+    const replay = await ingest(sys, events);
+    expect(replay.body).toMatchObject({ accepted: 0, duplicates: 3 });
+    expect(replay.scoring).toMatchObject({ scoresChanged: 0, alertsCreated: [], alertsRaised: [] });
+    expect(await snapshot()).toEqual(before);
+
+    // The same batch's scoring run again (as a retried activity would).
+    const rerun = (await sys.client.workflow.execute('scoreSignalBatchWorkflow', {
+      taskQueue: sys.taskQueue,
+      workflowId: `rerun-${first.body.batchId}`,
+      args: [{ batchId: first.body.batchId, subjectIds: [sid] }],
+    })) as ScoreSubjectsResult;
+    expect(rerun).toMatchObject({ pairsScored: 1, scoresChanged: 0, alertsCreated: [], alertsRaised: [] });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('a dismissed alert is not raised again by the same evidence; new evidence raises a new alert', async () => {
+    const { policy, p, sid } = await departing();
+    await ingest(sys, [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]);
+    const [first] = await alertsOf(sid, policy.id);
+    const res = await sys.http
+      .post(`/v1/alerts/${first!.id}/dismiss`)
+      .set('Authorization', await sys.auth(principals.analyst))
+      .send({ reason: 'benign_activity', comment: 'Approved backup to an encrypted drive' });
+    expect(res.status).toBe(200);
+    const again = await sys.client.workflow.execute('scoreSignalBatchWorkflow', {
+      taskQueue: sys.taskQueue,
+      workflowId: `rerun-${randomUUID()}`,
+      args: [{ batchId: randomUUID(), subjectIds: [sid] }],
+    });
+    expect(again).toMatchObject({ alertsCreated: [] });
+    expect(await alertsOf(sid, policy.id)).toHaveLength(1);
+
+    await ingest(sys, [ev.usb(p.externalId, 5, at(2 * DAY))]);
+    const all = await alertsOf(sid, policy.id);
+    expect(all).toHaveLength(2);
+    expect(all.find((a) => a.id !== first!.id)).toMatchObject({ status: 'needs_review', score: 60 });
+  });
+});
+
+describe('concurrency', () => {
+  it('concurrent batches touching the same subject converge on the right score and one alert', async () => {
+    const { policy, p, sid } = await departing();
+    // The trigger and the activity arrive in different, concurrent batches.
+    const batches = [
+      [ev.resignation(p.externalId)],
+      ...Array.from({ length: 7 }, (_, i) => [ev.usb(p.externalId, 2, at(DAY + i * 1000)), ev.usb(p.externalId, 1, at(DAY + i * 1000 + 1))]),
+    ];
+    const results = await Promise.all(batches.map((events) => ingest(sys, events)));
+    expect(results.reduce((n, r) => n + r.body.accepted, 0)).toBe(15);
+    expect((await scoreOf(sid, policy.id))!.score).toBe(63);
+    const list = await alertsOf(sid, policy.id);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ score: 63, severity: 'medium' });
+    expect(results.flatMap((r) => r.scoring?.alertsCreated ?? [])).toEqual([list[0]!.id]);
+  });
+
+  it('the daily alert cap holds under concurrent batches, and capped subjects show as suppressed', async () => {
+    const g = uniq('g');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 3 }));
+    const people = Array.from({ length: 6 }, () => person(g));
+    await importPeople(sys, people);
+    const results = await Promise.all(
+      [0, 2, 4].map((i) => ingest(sys, people.slice(i, i + 2).flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]))),
+    );
+    const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
+    const raised = await sys.db.select().from(alerts).where(and(eq(alerts.policyId, policy.id), inArray(alerts.subjectId, ids)));
+    expect(raised).toHaveLength(3);
+    expect(results.reduce((n, r) => n + r.scoring!.suppressedByCap, 0)).toBe(3);
+    const scores = await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id));
+    expect(scores.filter((s) => s.suppressedByCap)).toHaveLength(3);
+    expect(scores.every((s) => s.score === 45)).toBe(true);
+    const [counter] = await sys.db.select().from(policyDailyAlerts).where(eq(policyDailyAlerts.policyId, policy.id));
+    expect(counter!.count).toBe(3);
+
+    // Another batch the same day: still capped.
+    const late = person(g);
+    await importPeople(sys, [late]);
+    const more = await ingest(sys, [ev.resignation(late.externalId), ev.usb(late.externalId, 15)]);
+    expect(more.scoring).toMatchObject({ alertsCreated: [], suppressedByCap: 1 });
+  });
+});
+
+describe('scope', () => {
+  it('covers included groups and subjects, minus the excluded ones, in the policy’s regions only', async () => {
+    const g = uniq('g');
+    const pilot = uniq('pilot');
+    const [inGroup, excluded, byId, usOne, outsider] = [person(pilot), person(pilot), person(g), person(pilot, 'us'), person(g)];
+    await importPeople(sys, [inGroup, excluded, byId, usOne, outsider]);
+    const [sIn, sEx, sId, sUs, sOut] = await Promise.all([inGroup, excluded, byId, usOne, outsider].map((p) => subjectIdOf(sys, p.externalId)));
+    const policy = await activePolicy(
+      sys,
+      policyBody('data_theft_departing_users', pilot, { scope: { regions: ['eu'], include: { groups: [pilot], subjects: [sId] }, exclude: { subjects: [sEx] } } }),
+    );
+    const everyone = [inGroup, excluded, byId, usOne, outsider];
+    await ingest(sys, everyone.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]));
+    expect((await alertsOf(sIn, policy.id)).length).toBe(1);
+    expect((await alertsOf(sId, policy.id)).length).toBe(1);
+    for (const s of [sEx, sUs, sOut]) {
+      expect(await scoreOf(s, policy.id)).toBeNull();
+      expect(await alertsOf(s, policy.id)).toEqual([]);
+    }
+
+    // The users view shows the same: who is in scope, who was triggered, when, and the score.
+    const view = await sys.http.get(`/v1/subjects?policyId=${policy.id}&limit=500`).set('Authorization', await sys.auth(principals.admin));
+    expect(view.status).toBe(200);
+    const entry = (sid: string) => view.body.items.find((i: { subject: { id: string } }) => i.subject.id === sid)?.policies[0];
+    expect(entry(sIn)).toMatchObject({ policyId: policy.id, inScope: true, triggered: true, score: 45, severity: 'low', triggeredAt: at(0) });
+    expect(entry(sId)).toMatchObject({ inScope: true, triggered: true });
+    expect(entry(sEx)).toMatchObject({ inScope: false, triggered: false, score: null });
+    expect(entry(sUs)).toMatchObject({ inScope: false, triggered: false });
+    expect(entry(sOut)).toMatchObject({ inScope: false, triggered: false });
+
+    const inScope = await sys.http.get(`/v1/subjects?policyId=${policy.id}&inScope=true&limit=500`).set('Authorization', await sys.auth(principals.admin));
+    expect(inScope.body.items.map((i: { subject: { id: string } }) => i.subject.id).sort()).toEqual([sIn, sId].sort());
+    const triggered = await sys.http.get(`/v1/subjects?policyId=${policy.id}&triggered=true`).set('Authorization', await sys.auth(principals.admin));
+    expect(triggered.body.items.map((i: { subject: { id: string } }) => i.subject.id).sort()).toEqual([sIn, sId].sort());
+  });
+});
+
+describe('users view', () => {
+  it('lists subjects by pseudonym only, pages with a cursor, and shows only the caller’s regions', async () => {
+    const g = uniq('g');
+    const people = [person(g, 'eu'), person(g, 'eu'), person(g, 'us')];
+    await importPeople(sys, people);
+    const admin = await sys.auth(principals.adminEu);
+    const seen: Array<{ subject: { id: string; pseudonym: string }; region: string }> = [];
+    let cursor: string | null = null;
+    do {
+      const res: { status: number; body: { items: typeof seen; nextCursor: string | null } } = await sys.http
+        .get(`/v1/subjects?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+        .set('Authorization', admin);
+      expect(res.status).toBe(200);
+      seen.push(...res.body.items);
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    expect(seen.every((s) => s.region === 'eu')).toBe(true);
+    expect(new Set(seen.map((s) => s.subject.id)).size).toBe(seen.length);
+    const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
+    expect(seen.map((s) => s.subject.id)).toEqual(expect.arrayContaining(ids.slice(0, 2)));
+    const body = JSON.stringify(seen);
+    for (const p of people) {
+      expect(body).not.toContain(p.externalId);
+      expect(body).not.toContain(p.displayName);
+      expect(body).not.toContain(p.email);
+    }
+    for (const s of seen) expect(Object.keys(s.subject).sort()).toEqual(['id', 'pseudonym']);
+  });
+
+  it('filters that need a policy say so', async () => {
+    const res = await sys.http.get('/v1/subjects?triggered=true').set('Authorization', await sys.auth(principals.admin));
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain('triggered needs policyId');
+  });
+});
+
+it('scoring results reach Postgres before the batch workflow completes (what the API lists)', async () => {
+  const { policy, p, sid } = await departing();
+  const res = await sys.http.post('/v1/signals').set('Authorization', await sys.auth(principals.connector)).send({ events: [ev.resignation(p.externalId), ev.usb(p.externalId, 20)] });
+  const result = await scoringOf(sys, res.body.scoringWorkflowId);
+  const list = await sys.http.get(`/v1/alerts?policyId=${policy.id}`).set('Authorization', await sys.auth(principals.analyst));
+  expect(list.body.items.map((a: { id: string }) => a.id)).toEqual(result!.alertsCreated);
+  expect(list.body.items[0].subject.id).toBe(sid);
+});
