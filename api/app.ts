@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit';
 import { caseRoutes } from './routes/cases';
 import { codecRoutes } from './routes/codec';
 import { healthRoutes } from './routes/health';
+import { historyRoutes } from './routes/history';
 import { identityRoutes } from './routes/identity';
 import { noticeTemplateRoutes } from './routes/notice-templates';
 import { policyRoutes } from './routes/policies';
@@ -37,7 +38,7 @@ const detectionRoutes = [...subjectRoutes, ...signalRoutes, ...policyRoutes, ...
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...auditRoutes, ...caseRoutes, ...identityRoutes, ...noticeTemplateRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
+  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...auditRoutes, ...historyRoutes, ...caseRoutes, ...identityRoutes, ...noticeTemplateRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

@@ -14,6 +14,8 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   startChild,
@@ -46,10 +48,11 @@ import {
   type CaseWorkflowInput,
   type StepFinished,
 } from './definitions';
-import { projection } from './presets';
+import { archiveSelf, projection } from './presets';
 import { stepWorkflow } from './step-workflow';
 
 const { projectCase } = proxyLocalActivities<Activities>(projection);
+const { archiveWorkflowHistory } = proxyActivities<Activities>({ ...archiveSelf, summary: 'archive this run for auditors' });
 
 const STEP_LABEL: Record<StepKind, string> = {
   escalate_investigation: 'Escalation to investigation',
@@ -297,6 +300,15 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     },
   );
 
+  /**
+   * Hand this run (and its step and notice children) to the history archiver, which stores it in
+   * Postgres once it has closed: Temporal deletes closed histories after the namespace retention,
+   * auditors still read them (GET /v1/cases/{id}/history). The patch keeps older histories replaying.
+   */
+  const archiveHistory = async () => {
+    if (patched('archive-history')) await archiveWorkflowHistory({ workflowId: workflowInfo().workflowId });
+  };
+
   const continueAsNewDue = () => {
     const info = workflowInfo();
     return info.continueAsNewSuggested || (input.continueAsNewAfterEvents !== undefined && info.historyLength >= input.continueAsNewAfterEvents);
@@ -307,7 +319,11 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     // Let in-flight Updates and signals finish (they answer callers and write projections).
     await condition(allHandlersFinished);
     if (state.status === 'closed') break;
+    await archiveHistory();
+    await condition(allHandlersFinished);
     await continueAsNew<typeof caseWorkflow>({ ...input, carried: state });
   }
+  await archiveHistory();
+  await condition(allHandlersFinished);
   return { caseId, status: state.status, resolution: state.resolution, alertIds: state.alertIds };
 }

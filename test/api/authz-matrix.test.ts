@@ -53,6 +53,8 @@ const EXPECTED: Record<string, Role[] | 'public'> = {
   'GET /v1/audit/public-key': 'public',
   'GET /v1/audit/checkpoints': ['auditor'],
   'POST /v1/audit/checkpoints': ['auditor', 'admin'],
+  'GET /v1/cases/{id}/history': ['auditor'],
+  'GET /v1/cases/{id}/history/raw': ['auditor'],
   'POST /v1/alerts/{id}/confirm': ['analyst', 'investigator'],
   'GET /v1/cases': ['analyst', 'investigator', 'auditor'],
   'GET /v1/cases/{id}': ['analyst', 'investigator', 'auditor'],
