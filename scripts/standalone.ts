@@ -4,7 +4,7 @@
  * listening on loopback. Everything is stopped and removed by `close()`.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -123,15 +123,37 @@ export async function startStandalone(
   }
 }
 
-/** A small JSON client for the standalone API. */
+/** A small JSON client for the standalone API: keep-alive, at most 64 sockets (like a proxy in front). */
 export function apiClient(base: string) {
-  return async function call<T = any>(method: string, p: string, authorization: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(base + p, {
-      method,
-      headers: { authorization, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const url = new URL(base);
+  return function call<T = any>(method: string, p: string, authorization: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method,
+          path: p,
+          headers: {
+            authorization,
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
     });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
 }

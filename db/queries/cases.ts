@@ -125,7 +125,7 @@ const caseListColumns = {
 };
 
 /** The case list: newest first, keyset on (created_at, id), limited to the caller's regions. */
-export async function listCases(
+export function listCases(
   db: DbOrTx,
   opts: { filters: CaseFilters; scope: string[] | null; limit: number; after: [string, string] | null },
 ) {
@@ -141,7 +141,8 @@ export async function listCases(
   if (opts.after) {
     const [at, id] = opts.after;
     const ts = new Date(at);
-    where.push(or(lt(cases.createdAt, ts), and(eq(cases.createdAt, ts), lt(cases.id, id))));
+    // A row comparison, so the btree on (…, created_at, id) serves the keyset directly.
+    where.push(sql`(${cases.createdAt}, ${cases.id}) < (${ts}, ${id}::uuid)`);
   }
   return db
     .select(caseListColumns)
@@ -252,7 +253,7 @@ export async function listInbox(
   if (opts.after) {
     const [at, id] = opts.after;
     const ts = new Date(at);
-    where.push(or(sql`${steps.requestedAt} > ${ts}`, and(eq(steps.requestedAt, ts), sql`${steps.id} > ${id}`)));
+    where.push(sql`(${steps.requestedAt}, ${steps.id}) > (${ts}, ${id}::uuid)`);
   }
   return db
     .select({

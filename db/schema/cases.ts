@@ -40,11 +40,11 @@ export const cases = pgTable(
     uniqueIndex('cases_one_active_per_subject')
       .on(t.subjectId)
       .where(sql`${t.status} <> 'closed'`),
-    index('cases_list_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('cases_region_status_idx').on(t.region, t.status, t.createdAt.desc(), t.id.desc()),
-    index('cases_region_severity_idx').on(t.region, t.severity, t.createdAt.desc(), t.id.desc()),
-    index('cases_status_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
-    index('cases_owner_idx').on(t.owner, t.createdAt.desc(), t.id.desc()),
+    index('cases_list_idx').on(t.createdAt, t.id),
+    index('cases_region_status_idx').on(t.region, t.status, t.createdAt, t.id),
+    index('cases_region_severity_idx').on(t.region, t.severity, t.createdAt, t.id),
+    index('cases_status_idx').on(t.status, t.createdAt, t.id),
+    index('cases_owner_idx').on(t.owner, t.createdAt, t.id),
   ],
 );
 export type CaseRow = typeof cases.$inferSelect;
