@@ -49,6 +49,7 @@ import {
   type StepFinished,
 } from './definitions';
 import { archiveSelf, projection } from './presets';
+import { noticeWorkflow } from './notice-workflow';
 import { stepWorkflow } from './step-workflow';
 
 const { projectCase } = proxyLocalActivities<Activities>(projection);
@@ -267,6 +268,21 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     }
     await project({ notes, events });
     setStatusAttribute();
+    if (f.status === 'approved' && f.kind === 'send_notice') {
+      // Delivery runs as its own child (ids only; the address is read from the vault inside the
+      // sending activity), abandoned on close, so SMTP backoff never holds up the case.
+      const noticeId = uuid4();
+      await startChild(noticeWorkflow, {
+        workflowId: workflowIds.notice(caseId, noticeId),
+        args: [{ noticeId, caseId, stepId: f.stepId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: WardenCaseId, value: caseId },
+          { key: WardenRegion, value: input.region },
+        ],
+      });
+    }
   });
 
   setHandler(

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { appendAudit } from '../../db/audit';
 import { confirmAlertIntoCase, getCaseDetail, getCaseRow, getStep, listCases, listInbox } from '../../db/queries/cases';
 import { getRegion } from '../../db/queries/regions';
+import { CaseNotice, caseNotices, noticeTemplateForStep } from '../notices';
 import { inRegion, regionScope, type Principal } from '../../domain/authz';
 import {
   CASE_STATUSES,
@@ -145,6 +146,7 @@ export const CaseDetail = CaseListItem.extend({
   ),
   notes: z.array(z.object({ id: Uuid, author: z.string(), kind: z.enum(['comment', 'system']), body: z.string(), createdAt: IsoDate })),
   steps: z.array(CaseStep),
+  notices: z.array(CaseNotice),
   history: z.array(z.object({ id: Uuid, type: z.string(), actor: z.string(), details: z.record(z.unknown()), at: IsoDate })),
 }).openapi('CaseDetail');
 
@@ -171,8 +173,8 @@ export const RequestStepInput = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (v.kind === 'send_notice' && !v.templateId) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['templateId'], message: 'send_notice needs a templateId' });
+    if (v.kind !== 'send_notice' && v.templateId) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['templateId'], message: 'templateId is for send_notice steps only' });
     }
   });
 export const StepRequestedResult = z
@@ -473,6 +475,7 @@ export const caseRoutes = [
             decidedAt: isoOrNull(s.decidedAt),
             rule: s.rule,
           })),
+          notices: await caseNotices(deps.db, d.case.id),
           history: d.events.map((e) => ({ id: e.id, type: e.type, actor: e.actor, details: e.details, at: iso(e.at) })),
         },
       };
@@ -576,6 +579,8 @@ export const caseRoutes = [
           reason: 'no_rule',
         });
       }
+      const templateId =
+        body.kind === 'send_notice' ? await noticeTemplateForStep(deps.db, body.templateId, region.languages) : undefined;
       const snapshot: StepRuleSnapshot = {
         region: region.code,
         regionVersion: region.version,
@@ -599,7 +604,7 @@ export const caseRoutes = [
               stepId,
               kind: body.kind,
               reason: body.reason,
-              templateId: body.templateId,
+              templateId,
               rule: snapshot,
               slaMs: slaMilliseconds(rule.slaHours, deps.config.cases.slaTimeScale),
               requestedAt: new Date().toISOString(),
