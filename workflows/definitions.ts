@@ -95,12 +95,25 @@ export interface CaseState {
   /** Bumped on every change; projections never overwrite a newer version. */
   version: number;
   runs: number;
+  /** Identity reveal grants by grant id (= the reveal step's id); ended grants stay for the record. */
+  grants?: Record<string, RevealGrantState>;
 }
 
 export interface CaseStepState {
   kind: StepKind;
   status: StepStatus;
   workflowId: string;
+  /** Who requested the step (a reveal grant goes to them alone). */
+  requestedBy?: string;
+  /** For `reveal_identity`: how long the grant lasts once approved (region setting at request time). */
+  grantMs?: number;
+}
+
+export interface RevealGrantState {
+  grantee: string;
+  grantedAt: string;
+  expiresAt: string;
+  status: 'active' | 'expired' | 'revoked' | 'case_closed';
 }
 
 export interface CaseWorkflowInput {
@@ -153,6 +166,8 @@ export interface RequestStepInput {
   rule: StepRuleSnapshot;
   /** The rule's SLA in ms, already scaled by SLA_TIME_SCALE. */
   slaMs: number;
+  /** For `reveal_identity`: the grant duration in ms (the region's revealGrantHours, scaled). */
+  grantMs?: number;
   requestedAt: string;
   actor: Actor;
 }

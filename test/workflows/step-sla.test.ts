@@ -1,6 +1,6 @@
 /**
  * SLA timers of approval steps on the real dev server, with durations shrunk by SLA_TIME_SCALE:
- * a 1-hour SLA lasts 6 s here, so reminders (30 %, 60 %) fall at 1.8 s and 3.6 s.
+ * a 1-hour SLA lasts 10 s here, so reminders (30 %, 60 %) fall at 3 s and 6 s.
  */
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { caseDriver, people, waitFor, type TestPrincipal } from '../helpers/case
 import { subjectWithAlerts } from '../helpers/fixtures';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
-const SLA_MS = 6_000;
+const SLA_MS = 10_000;
 let sys: TestSystem;
 let drive: ReturnType<typeof caseDriver>;
 const REGION = 'sl';
@@ -64,7 +64,7 @@ describe('SLA reminders and expiry', () => {
     expect(Date.parse(step.dueAt) - Date.now()).toBeLessThanOrEqual(SLA_MS);
 
     // First reminder (30 %): Legal and Privacy both owe an approval.
-    const first = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 2, 5_000);
+    const first = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 2, 8_000);
     expect(first.map((n) => [n.kind, n.stakeholder, n.details.index])).toEqual([
       ['reminder', 'legal', 0],
       ['reminder', 'privacy', 0],
@@ -73,17 +73,17 @@ describe('SLA reminders and expiry', () => {
 
     // Legal decides; the second reminder (60 %) goes to Privacy only.
     expect(StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legal)).body).status).toBe('pending');
-    const second = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 3, 5_000);
+    const second = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 3, 8_000);
     expect(second.slice(2).map((n) => [n.kind, n.stakeholder, n.details.index])).toEqual([['reminder', 'privacy', 1]]);
 
     // The deadline passes: the rule's expiry action (reject) ends the step.
     const [row] = await waitFor(
       () => sys.db.select().from(steps).where(eq(steps.id, step.stepId)),
       (r) => r[0]?.status !== 'pending',
-      8_000,
+      15_000,
     );
     expect(row).toMatchObject({ status: 'expired', outcomeReason: 'sla_expired' });
-    const c = await drive.readUntil(caseId, (x) => x.history.some((h) => h.type === 'step_expired'));
+    const c = await drive.readUntil(caseId, (x) => x.history.some((h) => h.type === 'step_expired'), 20_000);
     expect(c.status).toBe('open');
     expect(c.notes.some((n) => n.body.includes('expired') && n.body.includes('stays open'))).toBe(true);
     // A decision after expiry is refused.
@@ -102,7 +102,7 @@ describe('SLA reminders and expiry', () => {
     const [escalated] = await waitFor(
       () => sys.db.select().from(steps).where(eq(steps.id, step.stepId)),
       (r) => r[0]?.escalated === true,
-      10_000,
+      20_000,
     );
     expect(escalated).toMatchObject({ status: 'pending', escalated: true });
     expect(escalated!.requirements).toEqual([
@@ -115,6 +115,6 @@ describe('SLA reminders and expiry', () => {
 
     expect(StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legal)).body).status).toBe('pending');
     expect(StepDecisionResult.parse((await drive.decide(caseId, step.stepId, compliance)).body).status).toBe('approved');
-    await drive.readUntil(caseId, (x) => x.status === 'hr_action');
+    await drive.readUntil(caseId, (x) => x.status === 'hr_action', 20_000);
   });
 });
