@@ -37,6 +37,7 @@ import {
   getCaseQuery,
   requestStepUpdate,
   resolveCaseUpdate,
+  revokeGrantUpdate,
   stepFinishedSignal,
   WardenCaseId,
   WardenRegion,
@@ -48,11 +49,15 @@ import {
   type CaseWorkflowInput,
   type StepFinished,
 } from './definitions';
-import { archiveSelf, projection } from './presets';
+import { archiveSelf, dbWrite, projection } from './presets';
 import { noticeWorkflow } from './notice-workflow';
 import { stepWorkflow } from './step-workflow';
 
 const { projectCase } = proxyLocalActivities<Activities>(projection);
+const { grantReveal, endRevealGrant } = proxyActivities<Activities>(dbWrite);
+
+/** The actor recorded when a grant's durable timer ends it. */
+const GRANT_TIMER_ACTOR = 'system:grant-timer';
 const { archiveWorkflowHistory } = proxyActivities<Activities>({ ...archiveSelf, summary: 'archive this run for auditors' });
 
 const STEP_LABEL: Record<StepKind, string> = {
@@ -110,7 +115,13 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     Object.values(state.steps)
       .filter((s) => s.status === 'pending')
       .map((s) => s.kind);
-  const note = (author: string, kind: NoteWrite['kind'], body: string): NoteWrite => ({ id: uuid4(), author, kind, body, at: now() });
+  const note = (author: string, kind: NoteWrite['kind'], body: string): NoteWrite => ({
+    id: uuid4(),
+    author,
+    kind,
+    body,
+    at: now(),
+  });
   const event = (type: string, actor: string, details: Record<string, unknown>): EventWrite => ({
     id: uuid4(),
     type,
@@ -119,7 +130,12 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     at: now(),
   });
   /** Bump the version and write the case row with this change's notes and events. */
-  const project = async (extra: { notes?: NoteWrite[]; events?: EventWrite[]; step?: Parameters<typeof projectCase>[0]['step']; resolveAlerts?: boolean }) => {
+  const project = async (extra: {
+    notes?: NoteWrite[];
+    events?: EventWrite[];
+    step?: Parameters<typeof projectCase>[0]['step'];
+    resolveAlerts?: boolean;
+  }) => {
     state.version++;
     await projectCase({ caseId, snapshot: snapshot(), ...extra });
   };
@@ -139,7 +155,15 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
       caseId,
       snapshot: snapshot(),
       notes: a.comment ? [{ id: a.noteId, author: a.actor.sub, kind: 'comment', body: a.comment, at: a.at }] : [],
-      events: [{ id: a.noteId, type: 'alert_attached', actor: a.actor.sub, details: { alertId: a.alertId, severity: a.severity }, at: a.at }],
+      events: [
+        {
+          id: a.noteId,
+          type: 'alert_attached',
+          actor: a.actor.sub,
+          details: { alertId: a.alertId, severity: a.severity },
+          at: a.at,
+        },
+      ],
     });
   });
 
@@ -184,7 +208,13 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
       const dueAt = new Date(Date.parse(r.requestedAt) + r.slaMs).toISOString();
       const existing = state.steps[r.stepId];
       if (!existing) {
-        state.steps[r.stepId] = { kind: r.kind, status: 'pending', workflowId };
+        state.steps[r.stepId] = {
+          kind: r.kind,
+          status: 'pending',
+          workflowId,
+          requestedBy: r.actor.sub,
+          ...(r.kind === 'reveal_identity' && r.grantMs ? { grantMs: r.grantMs } : {}),
+        };
         await project({
           step: {
             id: r.stepId,
@@ -197,7 +227,9 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
             slaMs: r.slaMs,
             requestedAt: r.requestedAt,
             dueAt,
-            remindAt: reminderOffsets(r.slaMs, r.rule.remindAtPercent).map((o) => new Date(Date.parse(r.requestedAt) + o).toISOString()),
+            remindAt: reminderOffsets(r.slaMs, r.rule.remindAtPercent).map((o) =>
+              new Date(Date.parse(r.requestedAt) + o).toISOString(),
+            ),
             workflowId,
           },
           notes: [note(r.actor.sub, 'system', `${STEP_LABEL[r.kind]} requested: ${r.reason}`)],
@@ -254,7 +286,9 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
       if (after !== before) {
         state.status = after;
         events.push(event('stage_changed', 'system', { from: before, to: after, stepId: f.stepId }));
-        notes.push(note('system', 'system', `${label} approved by ${f.decidedBy.join(', ')}; the case moved from ${before} to ${after}.`));
+        notes.push(
+          note('system', 'system', `${label} approved by ${f.decidedBy.join(', ')}; the case moved from ${before} to ${after}.`),
+        );
       } else {
         const stays = STAGE_OF_STEP[f.kind] ? ` The case stays ${before}: it is already past that stage.` : '';
         notes.push(note('system', 'system', `${label} approved by ${f.decidedBy.join(', ')}.${stays}`));
@@ -262,12 +296,21 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     } else if (f.status === 'rejected') {
       notes.push(note('system', 'system', `${label} rejected by ${f.decidedBy.join(', ')}; the case stays ${state.status}.`));
     } else if (f.status === 'expired') {
-      notes.push(note('system', 'system', `${label} expired: its approval SLA passed without the required approvals; the case stays ${state.status}.`));
+      notes.push(
+        note(
+          'system',
+          'system',
+          `${label} expired: its approval SLA passed without the required approvals; the case stays ${state.status}.`,
+        ),
+      );
     } else {
       notes.push(note('system', 'system', `${label} cancelled (${f.reason}).`));
     }
     await project({ notes, events });
     setStatusAttribute();
+    if (f.status === 'approved' && f.kind === 'reveal_identity' && step.requestedBy && step.grantMs) {
+      await grantIdentity(f.stepId, step.requestedBy, step.grantMs, f.decidedBy);
+    }
     if (f.status === 'approved' && f.kind === 'send_notice') {
       // Delivery runs as its own child (ids only; the address is read from the vault inside the
       // sending activity), abandoned on close, so SMTP backoff never holds up the case.
@@ -285,6 +328,83 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     }
   });
 
+  // ---- Identity reveal grants: created on approval, ended by a durable timer (main loop below),
+  // an approver's revocation or the case closing. Only ids and the grantee's subject claim here.
+  state.grants ??= {};
+  const grants = state.grants;
+  /** Bumped whenever a grant is added or ended, so the main loop recomputes its next expiry. */
+  let grantsChanged = 0;
+  const activeGrantIds = () => Object.keys(grants).filter((id) => grants[id]!.status === 'active');
+
+  const grantIdentity = async (stepId: string, grantee: string, grantMs: number, approvedBy: string[]) => {
+    if (grants[stepId]) return;
+    const grantedAt = new Date();
+    const expiresAt = new Date(grantedAt.getTime() + grantMs).toISOString();
+    grants[stepId] = { grantee, grantedAt: grantedAt.toISOString(), expiresAt, status: 'active' };
+    grantsChanged++;
+    await grantReveal({
+      grantId: stepId,
+      caseId,
+      stepId,
+      grantee,
+      region: input.region,
+      grantedAt: grantedAt.toISOString(),
+      expiresAt,
+      approvedBy,
+    });
+    await project({
+      notes: [note('system', 'system', `Identity reveal granted to ${grantee} until ${expiresAt}.`)],
+      events: [event('grant_created', 'system', { grantId: stepId, grantee, expiresAt })],
+    });
+  };
+
+  const endGrants = async (ids: string[], reason: 'expired' | 'revoked' | 'case_closed', by: string) => {
+    if (ids.length === 0) return;
+    const at = now();
+    for (const id of ids) {
+      grants[id]!.status = reason;
+      await endRevealGrant({ grantId: id, caseId, region: input.region, reason, by, at });
+    }
+    grantsChanged++;
+    const what = reason === 'expired' ? 'expired' : reason === 'revoked' ? `revoked by ${by}` : 'ended: the case closed';
+    await project({
+      notes: ids.map((id) => note('system', 'system', `Identity reveal grant of ${grants[id]!.grantee} ${what}.`)),
+      events: ids.map((id) => event(`grant_${reason}`, by, { grantId: id })),
+    });
+  };
+
+  /** Milliseconds until the next active grant expires, or null when none is active. */
+  const nextGrantExpiryMs = (): number | null => {
+    const times = activeGrantIds().map((id) => Date.parse(grants[id]!.expiresAt));
+    return times.length ? Math.max(0, Math.min(...times) - Date.now()) : null;
+  };
+  const expireDueGrants = () =>
+    endGrants(
+      activeGrantIds().filter((id) => Date.parse(grants[id]!.expiresAt) <= Date.now()),
+      'expired',
+      GRANT_TIMER_ACTOR,
+    );
+
+  setHandler(
+    revokeGrantUpdate,
+    async ({ grantId, actor }) => {
+      await endGrants([grantId], 'revoked', actor.sub);
+      return { grantId, status: 'revoked' as const };
+    },
+    {
+      validator: ({ grantId }) => {
+        const g = grants[grantId];
+        if (!g)
+          throw ApplicationFailure.create({
+            type: ErrorType.NotFound,
+            message: 'No such grant on this case',
+            nonRetryable: true,
+          });
+        if (g.status !== 'active') throw conflict(`The grant has already ended (${g.status})`, 'grant_ended');
+      },
+    },
+  );
+
   setHandler(
     resolveCaseUpdate,
     async ({ outcome, actionTaken, actor }) => {
@@ -293,6 +413,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
       state.resolution = { outcome, actionTaken, by: actor.sub, at };
       const pending = Object.entries(state.steps).filter(([, s]) => s.status === 'pending');
       for (const [, s] of pending) s.status = 'cancelled';
+      await endGrants(activeGrantIds(), 'case_closed', actor.sub);
       await project({
         resolveAlerts: true,
         notes: [note(actor.sub, 'system', `Case resolved as ${outcome}. Action taken: ${actionTaken}`)],
@@ -327,11 +448,21 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
 
   const continueAsNewDue = () => {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || (input.continueAsNewAfterEvents !== undefined && info.historyLength >= input.continueAsNewAfterEvents);
+    return (
+      info.continueAsNewSuggested ||
+      (input.continueAsNewAfterEvents !== undefined && info.historyLength >= input.continueAsNewAfterEvents)
+    );
   };
 
   for (;;) {
-    await condition(() => state.status === 'closed' || continueAsNewDue());
+    const seen = grantsChanged;
+    const wake = () => state.status === 'closed' || continueAsNewDue() || grantsChanged !== seen;
+    // The durable grant timer: wake at the next expiry (if any grant is active).
+    const untilExpiry = nextGrantExpiryMs();
+    if (untilExpiry === null) await condition(wake);
+    else await condition(wake, Math.max(1, untilExpiry));
+    await expireDueGrants();
+    if (state.status !== 'closed' && !continueAsNewDue()) continue;
     // Let in-flight Updates and signals finish (they answer callers and write projections).
     await condition(allHandlersFinished);
     if (state.status === 'closed') break;

@@ -607,6 +607,9 @@ export const caseRoutes = [
               templateId,
               rule: snapshot,
               slaMs: slaMilliseconds(rule.slaHours, deps.config.cases.slaTimeScale),
+              ...(body.kind === 'reveal_identity'
+                ? { grantMs: slaMilliseconds(region.revealGrantHours, deps.config.cases.slaTimeScale) }
+                : {}),
               requestedAt: new Date().toISOString(),
               actor: actorOf(principal, requestId),
             },
