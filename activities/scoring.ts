@@ -42,10 +42,21 @@ export interface ScoringDeps {
   logger: Logger;
 }
 
-const EMPTY: ScoreSubjectsResult = { subjects: 0, pairsScored: 0, scoresChanged: 0, alertsCreated: [], alertsRaised: [], suppressedByCap: 0 };
+const EMPTY: ScoreSubjectsResult = {
+  subjects: 0,
+  pairsScored: 0,
+  scoresChanged: 0,
+  alertsCreated: [],
+  alertsRaised: [],
+  suppressedByCap: 0,
+};
 
 /** The scoring of one set of subjects, against the active policies (or the given ones). */
-export async function scoreSubjects(deps: ScoringDeps, input: ScoreSubjectsInput, now = new Date()): Promise<ScoreSubjectsResult> {
+export async function scoreSubjects(
+  deps: ScoringDeps,
+  input: ScoreSubjectsInput,
+  now = new Date(),
+): Promise<ScoreSubjectsResult> {
   const { db } = deps;
   const policies = await loadActivePolicies(db, input.policyIds);
   if (!policies.length || !input.subjectIds.length) return { ...EMPTY };
@@ -60,7 +71,9 @@ export async function scoreSubjects(deps: ScoringDeps, input: ScoreSubjectsInput
   }
   const triggerTypes = [...new Set(policies.flatMap((p) => TEMPLATES[p.template].triggerTypes))];
   const preview = await loadTriggerCandidates(db, [...policiesOf.keys()], triggerTypes);
-  const candidates = [...preview.keys()].filter((id) => policiesOf.get(id)!.some((p) => (preview.get(id) ?? []).some((s) => TEMPLATES[p.template].isTrigger(s))));
+  const candidates = [...preview.keys()].filter((id) =>
+    policiesOf.get(id)!.some((p) => (preview.get(id) ?? []).some((s) => TEMPLATES[p.template].isTrigger(s))),
+  );
   if (!candidates.length) return { ...EMPTY, subjects: subjectIds.length };
 
   const region = new Map(scopeRows.map((s) => [s.id, s.region]));
@@ -239,7 +252,11 @@ export function createScoringActivities(deps: ScoringDeps) {
     },
 
     /** A page of subjects having signals that may trigger this policy (for a backfill after activation). */
-    async listPolicyCandidates(input: { policyId: string; after: string | null; limit: number }): Promise<{ subjectIds: string[]; next: string | null }> {
+    async listPolicyCandidates(input: {
+      policyId: string;
+      after: string | null;
+      limit: number;
+    }): Promise<{ subjectIds: string[]; next: string | null }> {
       const [policy] = await loadActivePolicies(deps.db, [input.policyId]);
       if (!policy) return { subjectIds: [], next: null };
       const types = TEMPLATES[policy.template].triggerTypes;

@@ -24,7 +24,11 @@ export interface CsvTable {
 }
 
 /** Parse a CSV body with a header row into records keyed by canonical field names. */
-export function parseCsv(text: string, aliases: Record<string, string[]>, opts: { required: string[]; maxRows: number }): CsvTable {
+export function parseCsv(
+  text: string,
+  aliases: Record<string, string[]>,
+  opts: { required: string[]; maxRows: number },
+): CsvTable {
   const map = aliasMap(aliases);
   let records: string[][];
   try {
@@ -50,7 +54,8 @@ export function parseCsv(text: string, aliases: Record<string, string[]>, opts: 
     });
   }
   const body = records.slice(1);
-  if (body.length > opts.maxRows) throw new HttpError(ErrorType.PayloadTooLarge, `At most ${opts.maxRows} rows per request (got ${body.length})`);
+  if (body.length > opts.maxRows)
+    throw new HttpError(ErrorType.PayloadTooLarge, `At most ${opts.maxRows} rows per request (got ${body.length})`);
   const rows = body.map((cells) => {
     const r: Record<string, string> = {};
     cells.forEach((v, i) => {
@@ -151,7 +156,11 @@ const asDate = (v: string) => (/^\d{4}-\d{2}-\d{2}T/.test(v) ? v.slice(0, 10) : 
  * the keyed hash, from (type, subject, date): re-sending the same file is then idempotent, and no
  * HR external id is stored in clear.
  */
-export function hrEventsFromCsv(text: string, maxRows: number, pseudonymKey: string): { events: unknown[]; ignoredColumns: string[] } {
+export function hrEventsFromCsv(
+  text: string,
+  maxRows: number,
+  pseudonymKey: string,
+): { events: unknown[]; ignoredColumns: string[] } {
   const t = parseCsv(text, HR_EVENT_COLUMNS, { required: ['subject', 'type'], maxRows });
   const events = t.rows.map((r) => {
     const type = HR_TYPE_ALIASES[norm(r.type ?? '')] ?? r.type;

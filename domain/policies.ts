@@ -6,7 +6,12 @@ import { z } from 'zod';
 import { RegionCode } from './regions';
 import { ACTIVITY_TYPES, HR_EVENT_TYPES, isDemotion, type Severity, type SignalSource, type SignalType } from './signals';
 
-export const POLICY_TEMPLATES = ['data_theft_departing_users', 'data_leaks', 'security_policy_violations', 'risky_users'] as const;
+export const POLICY_TEMPLATES = [
+  'data_theft_departing_users',
+  'data_leaks',
+  'security_policy_violations',
+  'risky_users',
+] as const;
 export type PolicyTemplate = (typeof POLICY_TEMPLATES)[number];
 
 export const POLICY_STATUSES = ['draft', 'active', 'paused'] as const;
@@ -131,7 +136,10 @@ export const TEMPLATES: Record<PolicyTemplate, TemplateDefinition> = {
 export const ALL_TRIGGER_TYPES: SignalType[] = [...new Set(Object.values(TEMPLATES).flatMap((t) => t.triggerTypes))];
 
 /** Prerequisites not met, given the (source, type) pairs of connector data received so far. */
-export function missingPrerequisites(template: PolicyTemplate, received: Array<{ source: string; type: string }>): Prerequisite[] {
+export function missingPrerequisites(
+  template: PolicyTemplate,
+  received: Array<{ source: string; type: string }>,
+): Prerequisite[] {
   return TEMPLATES[template].prerequisites.filter(
     (p) => !received.some((r) => r.source === p.source && (p.types as string[]).includes(r.type)),
   );
@@ -198,7 +206,11 @@ export const Thresholds = z
   .strict()
   .superRefine((t, ctx) => {
     if (t.severity.medium > t.severity.high) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['severity', 'medium'], message: 'the medium band must start at or below high' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['severity', 'medium'],
+        message: 'the medium band must start at or below high',
+      });
     }
   });
 export type Thresholds = z.infer<typeof Thresholds>;
@@ -222,13 +234,15 @@ const policyFields = {
   indicators: Indicators.optional(),
   thresholds: Thresholds,
   boosters: Boosters.default({}),
-  activationWindowDays: z.number().int().min(1, 'the activation window is 1–30 days').max(30, 'the activation window is 1–30 days'),
+  activationWindowDays: z
+    .number()
+    .int()
+    .min(1, 'the activation window is 1–30 days')
+    .max(30, 'the activation window is 1–30 days'),
   dailyAlertCap: z.number().int().min(1).max(100_000).default(200),
 };
 
-export const PolicyInput = z
-  .object({ ...policyFields, template: z.enum(POLICY_TEMPLATES) })
-  .strict();
+export const PolicyInput = z.object({ ...policyFields, template: z.enum(POLICY_TEMPLATES) }).strict();
 export type PolicyInput = z.infer<typeof PolicyInput>;
 
 /** A partial change; the template of a policy is fixed once created. */

@@ -105,7 +105,12 @@ export function usualDailyActivity(signals: ScoringSignal[], start: number): num
 }
 
 /** Score one trigger's window. */
-function scoreWindow(policy: ScoringPolicy, subject: ScoringSubject, trigger: ScoringSignal, signals: ScoringSignal[]): ScoreResult {
+function scoreWindow(
+  policy: ScoringPolicy,
+  subject: ScoringSubject,
+  trigger: ScoringSignal,
+  signals: ScoringSignal[],
+): ScoreResult {
   const start = trigger.occurredAt;
   const end = start + policy.activationWindowDays * DAY_MS;
   const weight = (i: Indicator) => policy.indicators[i] ?? 0;
@@ -150,7 +155,12 @@ function scoreWindow(policy: ScoringPolicy, subject: ScoringSubject, trigger: Sc
       name: ind,
       points: g.points,
       signalIds: g.ids,
-      detail: { weight: weight(ind), events: g.events, count: g.count, ...(g.events > g.ids.length ? { signalIdsTruncated: true } : {}) },
+      detail: {
+        weight: weight(ind),
+        events: g.events,
+        count: g.count,
+        ...(g.events > g.ids.length ? { signalIdsTruncated: true } : {}),
+      },
     });
   }
 
@@ -159,7 +169,12 @@ function scoreWindow(policy: ScoringPolicy, subject: ScoringSubject, trigger: Sc
   if (b.priorityGroup > 0) {
     const matched = subject.groups.filter((g) => policy.priorityGroups.includes(g)).sort();
     if (matched.length) {
-      factors.push({ kind: 'booster', name: 'priority_group', points: percentOf(base, b.priorityGroup), detail: { percent: b.priorityGroup, groups: matched } });
+      factors.push({
+        kind: 'booster',
+        name: 'priority_group',
+        points: percentOf(base, b.priorityGroup),
+        detail: { percent: b.priorityGroup, groups: matched },
+      });
     }
   }
   if (b.aboveUsualActivity > 0) {
@@ -186,7 +201,12 @@ function scoreWindow(policy: ScoringPolicy, subject: ScoringSubject, trigger: Sc
     }
   }
   if (b.previousViolation > 0 && subject.hasConfirmedViolation) {
-    factors.push({ kind: 'booster', name: 'previous_confirmed_violation', points: percentOf(base, b.previousViolation), detail: { percent: b.previousViolation } });
+    factors.push({
+      kind: 'booster',
+      name: 'previous_confirmed_violation',
+      points: percentOf(base, b.previousViolation),
+      detail: { percent: b.previousViolation },
+    });
   }
 
   const rawScore = factors.reduce((sum, f) => sum + f.points, 0);
@@ -247,6 +267,7 @@ export const maxSeverity = (a: Severity, b: Severity): Severity => (SEVERITY_RAN
 export function decideAlert(result: ScoreResult, open: AlertState | null, lastClosed: AlertState | null): AlertDecision {
   if (!result.alertDue) return { action: 'none' };
   if (open) return result.score > open.score ? { action: 'raise' } : { action: 'none' };
-  if (lastClosed && lastClosed.triggerSignalId === result.triggerSignalId && lastClosed.score >= result.score) return { action: 'none' };
+  if (lastClosed && lastClosed.triggerSignalId === result.triggerSignalId && lastClosed.score >= result.score)
+    return { action: 'none' };
   return { action: 'create' };
 }

@@ -143,15 +143,15 @@ const optionalAttrs = <A extends z.ZodTypeAny>(a: A) => a.default({});
  * id of the person, matched through its keyed hash and never stored.
  */
 export const SignalEvent = z.discriminatedUnion('type', [
-    event('resignation', HrAttributes.resignation, 'none'),
-    event('termination', optionalAttrs(HrAttributes.termination), 'none'),
-    event('performance_review', HrAttributes.performance_review, 'none'),
-    event('performance_improvement_plan', HrAttributes.performance_improvement_plan, 'none'),
-    event('job_level_change', HrAttributes.job_level_change, 'none'),
-    event('dlp_alert', optionalAttrs(DlpAttributes), 'required'),
-    event('endpoint_alert', EndpointAttributes, 'optional'),
-    ...ACTIVITY_TYPES.map((t) => event(t, optionalAttrs(ActivityAttributes), 'none')),
-  ] as unknown as [z.ZodDiscriminatedUnionOption<'type'>, ...z.ZodDiscriminatedUnionOption<'type'>[]]);
+  event('resignation', HrAttributes.resignation, 'none'),
+  event('termination', optionalAttrs(HrAttributes.termination), 'none'),
+  event('performance_review', HrAttributes.performance_review, 'none'),
+  event('performance_improvement_plan', HrAttributes.performance_improvement_plan, 'none'),
+  event('job_level_change', HrAttributes.job_level_change, 'none'),
+  event('dlp_alert', optionalAttrs(DlpAttributes), 'required'),
+  event('endpoint_alert', EndpointAttributes, 'optional'),
+  ...ACTIVITY_TYPES.map((t) => event(t, optionalAttrs(ActivityAttributes), 'none')),
+] as unknown as [z.ZodDiscriminatedUnionOption<'type'>, ...z.ZodDiscriminatedUnionOption<'type'>[]]);
 
 /** A checked event, in the shape the ingest path uses. */
 export interface ValidEvent {

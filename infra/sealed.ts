@@ -13,5 +13,8 @@ export function openText(ring: KeyRingEntry[], sealed: string): Record<string, s
   const i = sealed.indexOf(':');
   const entry = ring.find((k) => k.id === sealed.slice(0, i));
   if (!entry) throw new Error('no vault key with the sealed value’s key id is configured');
-  return JSON.parse(Buffer.from(decrypt(Buffer.from(sealed.slice(i + 1), 'base64'), entry.key)).toString('utf8')) as Record<string, string>;
+  return JSON.parse(Buffer.from(decrypt(Buffer.from(sealed.slice(i + 1), 'base64'), entry.key)).toString('utf8')) as Record<
+    string,
+    string
+  >;
 }

@@ -5,12 +5,7 @@
  */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type {
-  PolicyBackfillInput,
-  PolicyBackfillResult,
-  ScoreSignalBatchInput,
-  ScoreSubjectsResult,
-} from './definitions';
+import type { PolicyBackfillInput, PolicyBackfillResult, ScoreSignalBatchInput, ScoreSubjectsResult } from './definitions';
 import { backfillPage, batchScoring } from './presets';
 
 const { scoreSignalBatch } = proxyLocalActivities<Activities>(batchScoring);
@@ -26,7 +21,11 @@ export async function policyBackfillWorkflow(input: PolicyBackfillInput): Promis
   const total: PolicyBackfillResult = { subjects: 0, pairsScored: 0, alertsCreated: 0, alertsRaised: 0 };
   let after: string | null = null;
   do {
-    const page: { subjectIds: string[]; next: string | null } = await listPolicyCandidates({ policyId: input.policyId, after, limit: BACKFILL_PAGE });
+    const page: { subjectIds: string[]; next: string | null } = await listPolicyCandidates({
+      policyId: input.policyId,
+      after,
+      limit: BACKFILL_PAGE,
+    });
     if (page.subjectIds.length) {
       const r = await scoreSubjects({ subjectIds: page.subjectIds, policyIds: [input.policyId] });
       total.subjects += page.subjectIds.length;

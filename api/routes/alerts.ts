@@ -29,7 +29,10 @@ const RiskFactorSchema = z
     kind: z.enum(['trigger', 'indicator', 'booster']),
     name: z.string(),
     points: z.number().int(),
-    signalIds: z.array(z.string()).optional().describe('The signals behind the points (first 50; `detail.events` counts them all)'),
+    signalIds: z
+      .array(z.string())
+      .optional()
+      .describe('The signals behind the points (first 50; `detail.events` counts them all)'),
     detail: z.record(z.unknown()).optional(),
   })
   .openapi('RiskFactor');
@@ -49,7 +52,12 @@ export const AlertSchema = z
     createdAt: z.string().datetime(),
     updatedAt: z.string().datetime(),
     dismissal: z
-      .object({ reason: z.string(), comment: z.string().nullable(), by: z.string().nullable(), at: z.string().datetime().nullable() })
+      .object({
+        reason: z.string(),
+        comment: z.string().nullable(),
+        by: z.string().nullable(),
+        at: z.string().datetime().nullable(),
+      })
       .nullable(),
   })
   .openapi('Alert');
@@ -79,20 +87,25 @@ const Comment = z.string().trim().min(1, 'a comment is required').max(2000);
 const DismissBody = z.object({ reason: z.enum(DISMISS_REASONS), comment: Comment }).strict();
 const BulkDismissBody = z
   .object({
-    ids: z
-      .array(z.string().uuid())
-      .min(1)
-      .max(MAX_BULK_DISMISS, `at most ${MAX_BULK_DISMISS} alerts per bulk dismissal`),
+    ids: z.array(z.string().uuid()).min(1).max(MAX_BULK_DISMISS, `at most ${MAX_BULK_DISMISS} alerts per bulk dismissal`),
     reason: z.enum(DISMISS_REASONS),
     comment: Comment,
   })
   .strict();
-const AssignBody = z.object({ assignee: z.string().trim().min(1).max(200).nullable().describe('A user id (token subject), or null to unassign') }).strict();
+const AssignBody = z
+  .object({ assignee: z.string().trim().min(1).max(200).nullable().describe('A user id (token subject), or null to unassign') })
+  .strict();
 
 const BulkDismissResult = z
   .object({
     dismissed: z.array(z.string().uuid()),
-    failed: z.array(z.object({ id: z.string().uuid(), reason: z.enum(['not_found', 'not_needs_review']), status: z.enum(ALERT_STATUSES).optional() })),
+    failed: z.array(
+      z.object({
+        id: z.string().uuid(),
+        reason: z.enum(['not_found', 'not_needs_review']),
+        status: z.enum(ALERT_STATUSES).optional(),
+      }),
+    ),
   })
   .openapi('BulkDismissResult');
 
@@ -117,7 +130,8 @@ function present(row: AlertListRow, refs: Map<string, SubjectRef>) {
   };
 }
 
-const refInputs = (rows: AlertListRow[]) => rows.map((r) => ({ id: r.alert.subjectId, pseudonym: r.pseudonym, region: r.alert.region }));
+const refInputs = (rows: AlertListRow[]) =>
+  rows.map((r) => ({ id: r.alert.subjectId, pseudonym: r.pseudonym, region: r.alert.region }));
 
 export const alertRoutes = [
   route({
@@ -125,7 +139,8 @@ export const alertRoutes = [
     path: '/v1/alerts',
     tag: 'Alerts',
     summary: 'The alert queue, newest first, with filters',
-    description: 'Only alerts of the caller’s regions. Filters: status, severity, policyId, region, subjectId, assignee / unassigned, createdFrom / createdTo.',
+    description:
+      'Only alerts of the caller’s regions. Filters: status, severity, policyId, region, subjectId, assignee / unassigned, createdFrom / createdTo.',
     permission: 'alerts:read',
     category: 'alerts',
     query: AlertListQuery,
@@ -172,9 +187,13 @@ export const alertRoutes = [
         if (!done) {
           const [current] = await alertStatuses(tx, [params.id]);
           if (!current || !inRegion(principal, current.region)) throw notFound('Alert');
-          throw new HttpError(ErrorType.Conflict, `Only an alert that needs review can be dismissed; this one is ${current.status}`, {
-            status: current.status,
-          });
+          throw new HttpError(
+            ErrorType.Conflict,
+            `Only an alert that needs review can be dismissed; this one is ${current.status}`,
+            {
+              status: current.status,
+            },
+          );
         }
         await appendAudit(tx, {
           ...actor,
@@ -208,7 +227,12 @@ export const alertRoutes = [
       const ids = [...new Set(body.ids)];
       const scope = regionScope(principal);
       const result = await deps.db.transaction(async (tx) => {
-        const done = await dismissAlerts(tx, ids, { reason: body.reason, comment: body.comment, by: principal.sub, regions: scope });
+        const done = await dismissAlerts(tx, ids, {
+          reason: body.reason,
+          comment: body.comment,
+          by: principal.sub,
+          regions: scope,
+        });
         const doneIds = new Set(done.map((d) => d.id));
         const rest = await alertStatuses(
           tx,
@@ -254,7 +278,9 @@ export const alertRoutes = [
         const [current] = await alertStatuses(tx, [params.id]);
         if (!current || !inRegion(principal, current.region)) throw notFound('Alert');
         if (!(await assignAlert(tx, params.id, body.assignee))) {
-          throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${current.status}`, { status: current.status });
+          throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${current.status}`, {
+            status: current.status,
+          });
         }
         await appendAudit(tx, {
           ...actor,

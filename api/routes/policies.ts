@@ -78,7 +78,6 @@ const PolicyListQuery = PageQuery.extend({
 
 type Received = Awaited<ReturnType<typeof receivedConnectorData>>;
 
-
 function present(row: PolicyRow, received: Received) {
   const missing = missingPrerequisites(row.template, received);
   return { ...toPolicy(row), trigger: TEMPLATES[row.template].trigger, prerequisites: { met: missing.length === 0, missing } };
@@ -97,12 +96,16 @@ function visible(principal: Principal, row: Pick<PolicyRow, 'scope'>): boolean {
 async function checkScopeRegions(db: Db, principal: Principal, scopeRegions: string[]): Promise<void> {
   const mine = regionScope(principal);
   if (mine !== null && (scopeRegions.length === 0 || scopeRegions.some((r) => !mine.includes(r)))) {
-    throw new HttpError(ErrorType.Validation, `Invalid request: body.scope.regions: name only regions of the caller (${mine.join(', ')})`, [
-      { field: 'body.scope.regions', message: 'a regional administrator must confine a policy to its regions' },
-    ]);
+    throw new HttpError(
+      ErrorType.Validation,
+      `Invalid request: body.scope.regions: name only regions of the caller (${mine.join(', ')})`,
+      [{ field: 'body.scope.regions', message: 'a regional administrator must confine a policy to its regions' }],
+    );
   }
   if (scopeRegions.length) {
-    const known = new Set((await db.select({ code: regions.code }).from(regions).where(inArray(regions.code, scopeRegions))).map((r) => r.code));
+    const known = new Set(
+      (await db.select({ code: regions.code }).from(regions).where(inArray(regions.code, scopeRegions))).map((r) => r.code),
+    );
     const unknown = scopeRegions.filter((r) => !known.has(r));
     if (unknown.length) {
       throw new HttpError(ErrorType.Validation, `Invalid request: body.scope.regions: unknown region ${unknown[0]}`, [
@@ -164,7 +167,11 @@ export const policyRoutes = [
         });
         return created;
       });
-      return { status: 201, headers: { Location: `/v1/policies/${row.id}` }, body: present(row, await receivedConnectorData(deps.db)) };
+      return {
+        status: 201,
+        headers: { Location: `/v1/policies/${row.id}` },
+        body: present(row, await receivedConnectorData(deps.db)),
+      };
     },
   }),
   route({
@@ -227,7 +234,10 @@ export const policyRoutes = [
         const before = await loadVisible(tx, principal, params.id, true);
         const merged = { ...before.thresholds, ...body.thresholds };
         if (merged.severity.medium > merged.severity.high) {
-          throw new HttpError(ErrorType.Validation, 'Invalid request: body.thresholds.severity.medium: the medium band must start at or below high');
+          throw new HttpError(
+            ErrorType.Validation,
+            'Invalid request: body.thresholds.severity.medium: the medium band must start at or below high',
+          );
         }
         const after = await updatePolicy(tx, params.id, body, principal.sub);
         await appendAudit(tx, {
@@ -309,7 +319,8 @@ export const policyRoutes = [
       const row = await deps.db.transaction(async (tx) => {
         const current = await loadVisible(tx, principal, params.id, true);
         if (current.status === 'paused') return current;
-        if (current.status === 'draft') throw new HttpError(ErrorType.Conflict, 'A draft policy is not running: activate it first');
+        if (current.status === 'draft')
+          throw new HttpError(ErrorType.Conflict, 'A draft policy is not running: activate it first');
         const updated = await setPolicyStatus(tx, params.id, 'paused', principal.sub);
         await appendAudit(tx, {
           ...actor,

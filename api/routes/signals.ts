@@ -5,7 +5,14 @@ import { getBatch, insertSignals, noteConnectorData, recordBatch, type SignalIns
 import { resolveSubjects } from '../../db/queries/subjects';
 import { regionScope } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
-import { isActivityType, MAX_SIGNAL_BATCH, parseSignalEvent, SEALED_ATTRIBUTES, SIGNAL_TYPES, type ValidEvent } from '../../domain/signals';
+import {
+  isActivityType,
+  MAX_SIGNAL_BATCH,
+  parseSignalEvent,
+  SEALED_ATTRIBUTES,
+  SIGNAL_TYPES,
+  type ValidEvent,
+} from '../../domain/signals';
 import { sealText } from '../../infra/sealed';
 import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { scoreSignalBatchWorkflow } from '../../workflows/scoring';
@@ -88,7 +95,10 @@ export const signalRoutes = [
         events = (raw as { events: unknown[] }).events;
       }
       if (events.length > MAX_SIGNAL_BATCH) {
-        throw new HttpError(ErrorType.PayloadTooLarge, `At most ${MAX_SIGNAL_BATCH} events per batch (got ${events.length}); split the batch`);
+        throw new HttpError(
+          ErrorType.PayloadTooLarge,
+          `At most ${MAX_SIGNAL_BATCH} events per batch (got ${events.length}); split the batch`,
+        );
       }
 
       const rejected: Array<{ index: number; reason: string }> = [];
@@ -152,7 +162,13 @@ export const signalRoutes = [
         const kinds = new Map(rows.map((r) => [`${r.source}/${r.type}`, { source: r.source, type: r.type }]));
         await noteConnectorData(tx, [...kinds.values()]);
         const counts = { accepted: inserted.size, duplicates: rows.length - inserted.size + repeated, rejected: rejected.length };
-        await recordBatch(tx, { id: batchId, receivedBy: principal.sub, ...counts, subjects: subjectIds.length, scoringWorkflowId });
+        await recordBatch(tx, {
+          id: batchId,
+          receivedBy: principal.sub,
+          ...counts,
+          subjects: subjectIds.length,
+          scoringWorkflowId,
+        });
         // Audit last: its chain lock is then held for the shortest time.
         await appendAudit(tx, {
           ...actor,

@@ -85,7 +85,8 @@ const UsersQuery = PageQuery.extend({
   .strict()
   .superRefine((q, ctx) => {
     for (const f of ['inScope', 'triggered'] as const) {
-      if (q[f] !== undefined && !q.policyId) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [f], message: `${f} needs policyId` });
+      if (q[f] !== undefined && !q.policyId)
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [f], message: `${f} needs policyId` });
     }
   });
 
@@ -95,9 +96,13 @@ function scopeSql(scope: PolicyScope): SQL {
   const uuids = (v: string[]) => sql`${sql.param(v)}::uuid[]`;
   const parts: SQL[] = [];
   if (scope.regions.length) parts.push(sql`${subjects.region} = any(${arr(scope.regions)})`);
-  parts.push(sql`not (${subjects.id} = any(${uuids(scope.exclude.subjects)}) or ${subjects.groups} && ${arr(scope.exclude.groups)})`);
+  parts.push(
+    sql`not (${subjects.id} = any(${uuids(scope.exclude.subjects)}) or ${subjects.groups} && ${arr(scope.exclude.groups)})`,
+  );
   if (scope.include.subjects.length || scope.include.groups.length) {
-    parts.push(sql`(${subjects.id} = any(${uuids(scope.include.subjects)}) or ${subjects.groups} && ${arr(scope.include.groups)})`);
+    parts.push(
+      sql`(${subjects.id} = any(${uuids(scope.include.subjects)}) or ${subjects.groups} && ${arr(scope.include.groups)})`,
+    );
   }
   return sql.join(parts, sql` and `);
 }
@@ -106,7 +111,8 @@ async function knownRegions(db: Db): Promise<Set<string>> {
   return new Set((await db.select({ code: regions.code }).from(regions)).map((r) => r.code));
 }
 
-const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505' || (err as { cause?: { code?: string } })?.cause?.code === '23505';
+const isUniqueViolation = (err: unknown) =>
+  (err as { code?: string })?.code === '23505' || (err as { cause?: { code?: string } })?.cause?.code === '23505';
 
 export const subjectRoutes = [
   route({
@@ -124,7 +130,10 @@ export const subjectRoutes = [
     category: 'subjects',
     body: ImportBody,
     rawBodyTypes: ['text/csv'],
-    responses: { 200: { description: 'Imported', schema: ImportResult }, 413: { description: `More than ${MAX_IMPORT} records` } },
+    responses: {
+      200: { description: 'Imported', schema: ImportResult },
+      413: { description: `More than ${MAX_IMPORT} records` },
+    },
     async handler({ deps, principal, body, actor }) {
       const raw = body as unknown;
       let records: unknown[];
@@ -135,7 +144,8 @@ export const subjectRoutes = [
       } else {
         records = (raw as { subjects: unknown[] }).subjects;
       }
-      if (records.length > MAX_IMPORT) throw new HttpError(ErrorType.PayloadTooLarge, `At most ${MAX_IMPORT} records per import (got ${records.length})`);
+      if (records.length > MAX_IMPORT)
+        throw new HttpError(ErrorType.PayloadTooLarge, `At most ${MAX_IMPORT} records per import (got ${records.length})`);
 
       const rejected: Array<{ index: number; reason: string }> = [];
       const valid: Array<{ index: number; record: RosterRecord }> = [];
@@ -150,8 +160,10 @@ export const subjectRoutes = [
           return;
         }
         const rec = parsed.data;
-        if (!known.has(rec.region)) return void rejected.push({ index, reason: 'region: unknown region (create it with PUT /v1/regions/{code})' });
-        if (mine !== null && !mine.includes(rec.region)) return void rejected.push({ index, reason: 'region: outside the caller’s regions' });
+        if (!known.has(rec.region))
+          return void rejected.push({ index, reason: 'region: unknown region (create it with PUT /v1/regions/{code})' });
+        if (mine !== null && !mine.includes(rec.region))
+          return void rejected.push({ index, reason: 'region: outside the caller’s regions' });
         const first = firstIndex.get(rec.externalId);
         if (first !== undefined) return void rejected.push({ index, reason: `externalId: repeats the record at index ${first}` });
         firstIndex.set(rec.externalId, index);

@@ -75,7 +75,14 @@ export async function dismissAlerts(
   if (!ids.length) return [];
   return tx
     .update(alerts)
-    .set({ status: 'dismissed', dismissReason: d.reason, dismissComment: d.comment, dismissedBy: d.by, dismissedAt: new Date(), updatedAt: new Date() })
+    .set({
+      status: 'dismissed',
+      dismissReason: d.reason,
+      dismissComment: d.comment,
+      dismissedBy: d.by,
+      dismissedAt: new Date(),
+      updatedAt: new Date(),
+    })
     .where(
       and(
         inArray(alerts.id, ids),

@@ -53,7 +53,10 @@ export async function getPolicy(db: DbOrTx, id: string, forUpdate = false): Prom
   return row ?? null;
 }
 
-export async function listPolicies(db: DbOrTx, f: { after: [string, string] | null; limit: number; status?: PolicyStatus; where?: SQL }) {
+export async function listPolicies(
+  db: DbOrTx,
+  f: { after: [string, string] | null; limit: number; status?: PolicyStatus; where?: SQL },
+) {
   return db
     .select({ policy: policies, cursorAt: sql<string>`${policies.createdAt}::text` })
     .from(policies)
@@ -96,7 +99,10 @@ export async function receivedConnectorData(db: DbOrTx): Promise<Array<{ source:
   return db.select().from(connectorData);
 }
 
-export async function prerequisiteStatus(db: DbOrTx, template: PolicyRow['template']): Promise<{ met: boolean; missing: Prerequisite[] }> {
+export async function prerequisiteStatus(
+  db: DbOrTx,
+  template: PolicyRow['template'],
+): Promise<{ met: boolean; missing: Prerequisite[] }> {
   const missing = missingPrerequisites(template, await receivedConnectorData(db));
   return { met: missing.length === 0, missing };
 }

@@ -31,13 +31,21 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
   const rows = await db
     .select()
     .from(policies)
-    .where(and(eq(policies.status, 'active'), only ? inArray(policies.id, only.length ? only : ['00000000-0000-0000-0000-000000000000']) : undefined));
+    .where(
+      and(
+        eq(policies.status, 'active'),
+        only ? inArray(policies.id, only.length ? only : ['00000000-0000-0000-0000-000000000000']) : undefined,
+      ),
+    );
   return rows.map(toScoringPolicy).sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 export async function loadScopeSubjects(db: DbOrTx, ids: string[]) {
   if (!ids.length) return [];
-  return db.select({ id: subjects.id, region: subjects.region, groups: subjects.groups }).from(subjects).where(inArray(subjects.id, ids));
+  return db
+    .select({ id: subjects.id, region: subjects.region, groups: subjects.groups })
+    .from(subjects)
+    .where(inArray(subjects.id, ids));
 }
 
 /** Serialize scoring per subject: transaction-scoped advisory locks, always taken in key order. */
@@ -69,7 +77,11 @@ const toSignal = (r: SignalDbRow): ScoringSignal => ({
 });
 
 /** The signals of these subjects whose type may trigger a policy. */
-export async function loadTriggerCandidates(db: DbOrTx, subjectIds: string[], types: string[]): Promise<Map<string, ScoringSignal[]>> {
+export async function loadTriggerCandidates(
+  db: DbOrTx,
+  subjectIds: string[],
+  types: string[],
+): Promise<Map<string, ScoringSignal[]>> {
   const out = new Map<string, ScoringSignal[]>();
   if (!subjectIds.length || !types.length) return out;
   const res = await db.execute<SignalDbRow>(sql`
@@ -91,7 +103,9 @@ export async function loadSignalsInRanges(
 ): Promise<Map<string, ScoringSignal[]>> {
   const out = new Map<string, ScoringSignal[]>();
   if (!ranges.length) return out;
-  const json = JSON.stringify(ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })));
+  const json = JSON.stringify(
+    ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })),
+  );
   const res = await db.execute<SignalDbRow>(sql`
     select x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count
     from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)
@@ -235,7 +249,13 @@ export async function upsertScores(db: DbOrTx, rows: StoredScore[]): Promise<voi
  * Take up to `wanted` of the policy's new-alert allowance for today (UTC). The counter row is
  * locked until the transaction ends, so concurrent scorings never exceed the cap together.
  */
-export async function takeDailyAllowance(tx: DbOrTx, policyId: string, cap: number, wanted: number, day: string): Promise<number> {
+export async function takeDailyAllowance(
+  tx: DbOrTx,
+  policyId: string,
+  cap: number,
+  wanted: number,
+  day: string,
+): Promise<number> {
   const res = await tx.execute<{ count: number }>(sql`
     insert into policy_daily_alerts (policy_id, day, count) values (${policyId}, ${day}::date, 0)
     on conflict (policy_id, day) do update set count = policy_daily_alerts.count
@@ -243,7 +263,9 @@ export async function takeDailyAllowance(tx: DbOrTx, policyId: string, cap: numb
   const used = res.rows[0]!.count;
   const granted = Math.max(0, Math.min(wanted, cap - used));
   if (granted > 0) {
-    await tx.execute(sql`update policy_daily_alerts set count = count + ${granted} where policy_id = ${policyId} and day = ${day}::date`);
+    await tx.execute(
+      sql`update policy_daily_alerts set count = count + ${granted} where policy_id = ${policyId} and day = ${day}::date`,
+    );
   }
   return granted;
 }

@@ -60,7 +60,15 @@ export async function noteConnectorData(tx: DbOrTx, kinds: Array<{ source: strin
 
 export async function recordBatch(
   tx: DbOrTx,
-  b: { id: string; receivedBy: string; accepted: number; duplicates: number; rejected: number; subjects: number; scoringWorkflowId: string | null },
+  b: {
+    id: string;
+    receivedBy: string;
+    accepted: number;
+    duplicates: number;
+    rejected: number;
+    subjects: number;
+    scoringWorkflowId: string | null;
+  },
 ): Promise<void> {
   await tx.insert(signalBatches).values(b);
 }

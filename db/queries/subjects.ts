@@ -37,7 +37,11 @@ interface Keys {
  * (compared through the vault fingerprint and the scoping attributes), a changed one updates the
  * subject and re-seals its identity. Runs inside the caller's transaction.
  */
-export async function importRoster(tx: DbOrTx, keys: Keys, records: Array<{ index: number; record: RosterRecord }>): Promise<ImportOutcome> {
+export async function importRoster(
+  tx: DbOrTx,
+  keys: Keys,
+  records: Array<{ index: number; record: RosterRecord }>,
+): Promise<ImportOutcome> {
   const outcome: ImportOutcome = { created: 0, updated: 0, unchanged: 0, subjectIds: new Map() };
   if (records.length === 0) return outcome;
   const activeKey = keys.vault[0]!;
@@ -72,7 +76,12 @@ export async function importRoster(tx: DbOrTx, keys: Keys, records: Array<{ inde
     })
     .from(subjects)
     .leftJoin(identityVault, eq(identityVault.subjectId, subjects.id))
-    .where(inArray(subjects.externalKey, prepared.map((p) => p.key)))
+    .where(
+      inArray(
+        subjects.externalKey,
+        prepared.map((p) => p.key),
+      ),
+    )
     .for('update', { of: subjects });
   const byKey = new Map(existing.map((e) => [e.externalKey, e]));
 
@@ -89,7 +98,12 @@ export async function importRoster(tx: DbOrTx, keys: Keys, records: Array<{ inde
       const clash = await tx
         .select({ pseudonym: subjects.pseudonym })
         .from(subjects)
-        .where(inArray(subjects.pseudonym, candidates.map((c) => c.pseudonym)));
+        .where(
+          inArray(
+            subjects.pseudonym,
+            candidates.map((c) => c.pseudonym),
+          ),
+        );
       for (const c of clash) taken.add(c.pseudonym);
       for (const c of candidates) {
         if (!taken.has(c.pseudonym)) {
@@ -111,9 +125,9 @@ export async function importRoster(tx: DbOrTx, keys: Keys, records: Array<{ inde
       )
       .returning({ id: subjects.id, externalKey: subjects.externalKey });
     const idByKey = new Map(inserted.map((r) => [r.externalKey, r.id]));
-    await tx.insert(identityVault).values(
-      fresh.map((p) => ({ subjectId: idByKey.get(p.key)!, ...sealIdentity(keys.vault, p.identity) })),
-    );
+    await tx
+      .insert(identityVault)
+      .values(fresh.map((p) => ({ subjectId: idByKey.get(p.key)!, ...sealIdentity(keys.vault, p.identity) })));
     for (const p of fresh) outcome.subjectIds.set(p.index, idByKey.get(p.key)!);
     outcome.created = fresh.length;
   }
@@ -180,7 +194,10 @@ export async function resolveSubjects(
  * Record that a case about this subject was resolved as a confirmed violation (idempotent per
  * case). Scoring then applies the previous-violation booster to the subject's next scores.
  */
-export async function recordConfirmedViolation(db: DbOrTx, input: { subjectId: string; caseId: string; resolvedAt: Date }): Promise<void> {
+export async function recordConfirmedViolation(
+  db: DbOrTx,
+  input: { subjectId: string; caseId: string; resolvedAt: Date },
+): Promise<void> {
   await db.insert(subjectViolations).values(input).onConflictDoNothing();
 }
 

@@ -1,5 +1,12 @@
 import { integer, jsonb, pgEnum, pgTable, text, timestamp, uuid, index } from 'drizzle-orm/pg-core';
-import { POLICY_STATUSES, POLICY_TEMPLATES, type Boosters, type Indicators, type PolicyScope, type Thresholds } from '../../domain/policies';
+import {
+  POLICY_STATUSES,
+  POLICY_TEMPLATES,
+  type Boosters,
+  type Indicators,
+  type PolicyScope,
+  type Thresholds,
+} from '../../domain/policies';
 
 export const policyTemplate = pgEnum('policy_template', POLICY_TEMPLATES);
 export const policyStatus = pgEnum('policy_status', POLICY_STATUSES);

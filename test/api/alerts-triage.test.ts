@@ -6,7 +6,19 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, auditLog } from '../../db/schema';
-import { activePolicy, at, DAY, ev, importPeople, ingest, person, policyBody, subjectIdOf, uniq, type Person } from '../helpers/detection';
+import {
+  activePolicy,
+  at,
+  DAY,
+  ev,
+  importPeople,
+  ingest,
+  person,
+  policyBody,
+  subjectIdOf,
+  uniq,
+  type Person,
+} from '../helpers/detection';
 import { principals, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -32,7 +44,10 @@ beforeAll(async () => {
   expect(r.scoring!.alertsCreated).toHaveLength(5);
   for (const p of people) {
     const sid = await subjectIdOf(sys, p.externalId);
-    const [a] = await sys.db.select().from(alerts).where(and(eq(alerts.subjectId, sid), eq(alerts.policyId, policyId)));
+    const [a] = await sys.db
+      .select()
+      .from(alerts)
+      .where(and(eq(alerts.subjectId, sid), eq(alerts.policyId, policyId)));
     alertIdOf.set(p.externalId, a!.id);
   }
 });
@@ -40,7 +55,15 @@ afterAll(async () => sys?.close());
 
 const analyst = () => sys.auth(principals.analyst);
 const euAnalyst = () => sys.auth({ sub: 'analyst-eu', roles: ['analyst'], regions: ['eu'] });
-type Item = { id: string; severity: string; region: string; score: number; subject: { id: string; pseudonym: string }; status: string; assignee: string | null };
+type Item = {
+  id: string;
+  severity: string;
+  region: string;
+  score: number;
+  subject: { id: string; pseudonym: string };
+  status: string;
+  assignee: string | null;
+};
 const list = async (q: string, authz?: string) => {
   const res = await sys.http.get(`/v1/alerts?policyId=${policyId}&${q}`).set('Authorization', authz ?? (await analyst()));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -89,9 +112,15 @@ describe('the alert queue', () => {
     const usAlert = alertIdOf.get(people[3]!.externalId)!;
     const res = await sys.http.get(`/v1/alerts/${usAlert}`).set('Authorization', await euAnalyst());
     expect(res.status).toBe(404);
-    const dismiss = await sys.http.post(`/v1/alerts/${usAlert}/dismiss`).set('Authorization', await euAnalyst()).send({ reason: 'false_positive', comment: 'x' });
+    const dismiss = await sys.http
+      .post(`/v1/alerts/${usAlert}/dismiss`)
+      .set('Authorization', await euAnalyst())
+      .send({ reason: 'false_positive', comment: 'x' });
     expect(dismiss.status).toBe(404);
-    const assign = await sys.http.post(`/v1/alerts/${usAlert}/assign`).set('Authorization', await euAnalyst()).send({ assignee: 'analyst-eu' });
+    const assign = await sys.http
+      .post(`/v1/alerts/${usAlert}/assign`)
+      .set('Authorization', await euAnalyst())
+      .send({ assignee: 'analyst-eu' });
     expect(assign.status).toBe(404);
   });
 
@@ -99,14 +128,23 @@ describe('the alert queue', () => {
     const id = alertIdOf.get(people[2]!.externalId)!;
     const res = await sys.http.get(`/v1/alerts/${id}`).set('Authorization', await sys.auth(principals.investigator));
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id, score: 90, severity: 'high', status: 'needs_review', policy: { id: policyId, template: 'data_theft_departing_users' }, triggeredAt: at(0) });
+    expect(res.body).toMatchObject({
+      id,
+      score: 90,
+      severity: 'high',
+      status: 'needs_review',
+      policy: { id: policyId, template: 'data_theft_departing_users' },
+      triggeredAt: at(0),
+    });
     const factors = res.body.riskFactors as Array<{ kind: string; name: string; points: number; signalIds: string[] }>;
     expect(factors.map((f) => [f.kind, f.name, f.points])).toEqual([
       ['trigger', 'resignation', 0],
       ['indicator', 'file_copied_to_usb', 90],
     ]);
     const ids = factors.flatMap((f) => f.signalIds);
-    const rows = await sys.db.execute<{ type: string }>(sql`select type from signals where id = any(${sql.param(ids.map(Number))}::bigint[]) order by type`);
+    const rows = await sys.db.execute<{ type: string }>(
+      sql`select type from signals where id = any(${sql.param(ids.map(Number))}::bigint[]) order by type`,
+    );
     expect(rows.rows.map((r) => r.type)).toEqual(['file_copied_to_usb', 'resignation']);
   });
 });
@@ -114,10 +152,16 @@ describe('the alert queue', () => {
 describe('triage', () => {
   it('dismisses with a reason from the fixed list and a comment; audited; a second dismissal is a conflict', async () => {
     const id = alertIdOf.get(people[0]!.externalId)!;
-    const bad = await sys.http.post(`/v1/alerts/${id}/dismiss`).set('Authorization', await analyst()).send({ reason: 'bored', comment: 'x' });
+    const bad = await sys.http
+      .post(`/v1/alerts/${id}/dismiss`)
+      .set('Authorization', await analyst())
+      .send({ reason: 'bored', comment: 'x' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain('body.reason');
-    const noComment = await sys.http.post(`/v1/alerts/${id}/dismiss`).set('Authorization', await analyst()).send({ reason: 'false_positive' });
+    const noComment = await sys.http
+      .post(`/v1/alerts/${id}/dismiss`)
+      .set('Authorization', await analyst())
+      .send({ reason: 'false_positive' });
     expect(noComment.status).toBe(400);
 
     const res = await sys.http
@@ -128,36 +172,61 @@ describe('triage', () => {
     expect(res.body).toMatchObject({
       id,
       status: 'dismissed',
-      dismissal: { reason: 'authorized_business_activity', comment: 'Migration to the new file server', by: principals.analyst.sub },
+      dismissal: {
+        reason: 'authorized_business_activity',
+        comment: 'Migration to the new file server',
+        by: principals.analyst.sub,
+      },
     });
     const [entry] = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
-    expect(entry).toMatchObject({ action: 'alert.dismiss', targetType: 'alert', targetId: id, region: 'eu', details: { reason: 'authorized_business_activity' } });
+    expect(entry).toMatchObject({
+      action: 'alert.dismiss',
+      targetType: 'alert',
+      targetId: id,
+      region: 'eu',
+      details: { reason: 'authorized_business_activity' },
+    });
 
-    const again = await sys.http.post(`/v1/alerts/${id}/dismiss`).set('Authorization', await analyst()).send({ reason: 'false_positive', comment: 'x' });
+    const again = await sys.http
+      .post(`/v1/alerts/${id}/dismiss`)
+      .set('Authorization', await analyst())
+      .send({ reason: 'false_positive', comment: 'x' });
     expect(again.status).toBe(409);
     expect((await list('status=dismissed')).items.map((a) => a.id)).toEqual([id]);
   });
 
   it('assigns and unassigns an open alert, audited; filters by assignee', async () => {
     const id = alertIdOf.get(people[1]!.externalId)!;
-    const res = await sys.http.post(`/v1/alerts/${id}/assign`).set('Authorization', await analyst()).send({ assignee: 'investigator-1' });
+    const res = await sys.http
+      .post(`/v1/alerts/${id}/assign`)
+      .set('Authorization', await analyst())
+      .send({ assignee: 'investigator-1' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id, assignee: 'investigator-1' });
     expect((await list('assignee=investigator-1')).items.map((a) => a.id)).toEqual([id]);
     expect((await list('unassigned=true')).items.map((a) => a.id)).not.toContain(id);
     const [entry] = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
     expect(entry).toMatchObject({ action: 'alert.assign', targetId: id, details: { assignee: 'investigator-1' } });
-    const un = await sys.http.post(`/v1/alerts/${id}/assign`).set('Authorization', await analyst()).send({ assignee: null });
+    const un = await sys.http
+      .post(`/v1/alerts/${id}/assign`)
+      .set('Authorization', await analyst())
+      .send({ assignee: null });
     expect(un.body.assignee).toBeNull();
     const dismissed = alertIdOf.get(people[0]!.externalId)!;
-    const closed = await sys.http.post(`/v1/alerts/${dismissed}/assign`).set('Authorization', await analyst()).send({ assignee: 'x' });
+    const closed = await sys.http
+      .post(`/v1/alerts/${dismissed}/assign`)
+      .set('Authorization', await analyst())
+      .send({ assignee: 'x' });
     expect(closed.status).toBe(409);
   });
 
   it('a confirmed alert (owned by its case) cannot be dismissed', async () => {
     const id = alertIdOf.get(people[4]!.externalId)!;
     await sys.db.update(alerts).set({ status: 'confirmed' }).where(eq(alerts.id, id));
-    const res = await sys.http.post(`/v1/alerts/${id}/dismiss`).set('Authorization', await analyst()).send({ reason: 'false_positive', comment: 'x' });
+    const res = await sys.http
+      .post(`/v1/alerts/${id}/dismiss`)
+      .set('Authorization', await analyst())
+      .send({ reason: 'false_positive', comment: 'x' });
     expect(res.status).toBe(409);
     expect(res.body.error.details).toEqual({ status: 'confirmed' });
   });
@@ -169,7 +238,10 @@ describe('bulk dismiss', () => {
     await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 1000 }));
     const crowd = Array.from({ length: 400 }, (_, i) => person(g, i % 4 === 0 ? 'us' : 'eu'));
     await importPeople(sys, crowd);
-    const r = await ingest(sys, crowd.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15, at(DAY))]));
+    const r = await ingest(
+      sys,
+      crowd.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15, at(DAY))]),
+    );
     expect(r.scoring!.alertsCreated).toHaveLength(400);
     const ids = r.scoring!.alertsCreated;
 
@@ -185,14 +257,21 @@ describe('bulk dismiss', () => {
     const res = await sys.http
       .post('/v1/alerts/dismiss')
       .set('Authorization', await analyst())
-      .send({ ids: [...ids.slice(0, 398), alreadyDismissed, missing], reason: 'policy_needs_tuning', comment: 'Pilot group too broad' });
+      .send({
+        ids: [...ids.slice(0, 398), alreadyDismissed, missing],
+        reason: 'policy_needs_tuning',
+        comment: 'Pilot group too broad',
+      });
     expect(res.status).toBe(200);
     expect(res.body.dismissed).toHaveLength(398);
     expect(res.body.failed).toEqual([
       { id: alreadyDismissed, reason: 'not_needs_review', status: 'dismissed' },
       { id: missing, reason: 'not_found' },
     ]);
-    const rows = await sys.db.select().from(alerts).where(inArray(alerts.id, ids.slice(0, 398)));
+    const rows = await sys.db
+      .select()
+      .from(alerts)
+      .where(inArray(alerts.id, ids.slice(0, 398)));
     expect(rows.every((a) => a.status === 'dismissed' && a.dismissReason === 'policy_needs_tuning')).toBe(true);
     const entries = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
     expect(entries.map((e) => e.region).sort()).toEqual(['eu', 'us']);
@@ -205,7 +284,10 @@ describe('bulk dismiss', () => {
     await activePolicy(sys, policyBody('data_theft_departing_users', g));
     const [eu, us] = [person(g, 'eu'), person(g, 'us')];
     await importPeople(sys, [eu, us]);
-    const r = await ingest(sys, [eu, us].flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]));
+    const r = await ingest(
+      sys,
+      [eu, us].flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
     const res = await sys.http
       .post('/v1/alerts/dismiss')
       .set('Authorization', await euAnalyst())

@@ -46,20 +46,39 @@ describe('roster import (connector)', () => {
       `${g}-1,"Doe, Jane",jane@corp.example,jane@corp.example,boss@corp.example,Sales,"${g};sales-emea",eu,100000`,
       `${g}-2,Bob Roe,bob@corp.example,,,"R&D",${g},us,90000`,
     ].join('\r\n');
-    const res = await sys.http.post('/v1/subjects/import').set('Authorization', await connector()).set('Content-Type', 'text/csv').send(csv);
+    const res = await sys.http
+      .post('/v1/subjects/import')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send(csv);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toEqual({ created: 2, updated: 0, unchanged: 0, rejected: [], ignoredColumns: ['Salary'] });
-    const [jane] = await sys.db.select().from(subjects).where(eq(subjects.id, await subjectIdOf(sys, `${g}-1`)));
+    const [jane] = await sys.db
+      .select()
+      .from(subjects)
+      .where(eq(subjects.id, await subjectIdOf(sys, `${g}-1`)));
     expect(jane).toMatchObject({ region: 'eu', department: 'Sales', groups: [g, 'sales-emea'].sort() });
     const [vault] = await sys.db.select().from(identityVault).where(eq(identityVault.subjectId, jane!.id));
-    expect(openIdentity(sys.config.keys.vault, vault!)).toMatchObject({ externalId: `${g}-1`, displayName: 'Doe, Jane', email: 'jane@corp.example' });
+    expect(openIdentity(sys.config.keys.vault, vault!)).toMatchObject({
+      externalId: `${g}-1`,
+      displayName: 'Doe, Jane',
+      email: 'jane@corp.example',
+    });
 
-    const again = await sys.http.post('/v1/subjects/import').set('Authorization', await connector()).set('Content-Type', 'text/csv').send(csv);
+    const again = await sys.http
+      .post('/v1/subjects/import')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send(csv);
     expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
   });
 
   it('a CSV without the columns it needs is a 400 naming them', async () => {
-    const res = await sys.http.post('/v1/subjects/import').set('Authorization', await connector()).set('Content-Type', 'text/csv').send('Name,Email\nA,a@x.example\n');
+    const res = await sys.http
+      .post('/v1/subjects/import')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send('Name,Email\nA,a@x.example\n');
     expect(res.status).toBe(400);
     expect(res.body.error.message).toContain('externalId, region');
   });
@@ -92,9 +111,17 @@ describe('roster import (connector)', () => {
 
   it('an import is audited with counts only', async () => {
     const p = person(uniq('g'));
-    const res = await sys.http.post('/v1/subjects/import').set('Authorization', await connector()).send({ subjects: [p] });
+    const res = await sys.http
+      .post('/v1/subjects/import')
+      .set('Authorization', await connector())
+      .send({ subjects: [p] });
     const [entry] = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
-    expect(entry).toMatchObject({ action: 'subjects.import', category: 'subjects', actor: principals.connector.sub, outcome: 'allowed' });
+    expect(entry).toMatchObject({
+      action: 'subjects.import',
+      category: 'subjects',
+      actor: principals.connector.sub,
+      outcome: 'allowed',
+    });
     expect(entry!.details).toEqual({ created: 1, updated: 0, unchanged: 0, rejected: 0, format: 'json' });
   });
 });
@@ -114,7 +141,11 @@ describe('identity fields live only in the vault', () => {
     };
     await importPeople(sys, [p]);
     // Signals about the person, including HR remarks that name them (sealed too).
-    await ingest(sys, [ev.resignation(p.externalId), ev.performanceReview(p.externalId, at(0), `Discussed with ${CANARY} Quixote`), ev.usb(p.externalId, 3)]);
+    await ingest(sys, [
+      ev.resignation(p.externalId),
+      ev.performanceReview(p.externalId, at(0), `Discussed with ${CANARY} Quixote`),
+      ev.usb(p.externalId, 3),
+    ]);
     // Re-import with a change, so update paths are covered too.
     await importPeople(sys, [{ ...p, department: 'Audit' }]);
 
@@ -122,13 +153,23 @@ describe('identity fields live only in the vault', () => {
       select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`);
     const hits: Record<string, number> = {};
     for (const { table_name } of tables.rows) {
-      const r = await sys.db.execute<{ n: number }>(sql`select count(*)::int as n from ${sql.identifier(table_name)} t where t::text ilike ${'%' + CANARY + '%'}`);
+      const r = await sys.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from ${sql.identifier(table_name)} t where t::text ilike ${'%' + CANARY + '%'}`,
+      );
       if (r.rows[0]!.n > 0) hits[table_name] = r.rows[0]!.n;
     }
     expect(hits).toEqual({});
     // The vault holds it, decryptable with the vault key only.
-    const [vault] = await sys.db.select().from(identityVault).where(eq(identityVault.subjectId, await subjectIdOf(sys, p.externalId)));
-    expect(openIdentity(sys.config.keys.vault, vault!)).toMatchObject({ displayName: p.displayName, email: p.email, upn: p.upn, manager: p.manager });
+    const [vault] = await sys.db
+      .select()
+      .from(identityVault)
+      .where(eq(identityVault.subjectId, await subjectIdOf(sys, p.externalId)));
+    expect(openIdentity(sys.config.keys.vault, vault!)).toMatchObject({
+      displayName: p.displayName,
+      email: p.email,
+      upn: p.upn,
+      manager: p.manager,
+    });
     expect(sys.logs.join('\n').toLowerCase()).not.toContain(CANARY.toLowerCase());
   });
 });
@@ -165,8 +206,17 @@ describe('signals (connector)', () => {
   it('accepts every activity kind with counts and sizes', async () => {
     const p = person(uniq('g'));
     await importPeople(sys, [p]);
-    const kinds = ['file_downloaded', 'file_copied_to_usb', 'file_uploaded_to_personal_cloud', 'file_printed', 'email_to_external_domain'];
-    const events = kinds.map((k, i) => ({ ...ev.activity(p.externalId, k, i + 1), attributes: { count: i + 1, bytes: 1000 * (i + 1), ...(k === 'email_to_external_domain' ? { domain: 'gmail.com' } : {}) } }));
+    const kinds = [
+      'file_downloaded',
+      'file_copied_to_usb',
+      'file_uploaded_to_personal_cloud',
+      'file_printed',
+      'email_to_external_domain',
+    ];
+    const events = kinds.map((k, i) => ({
+      ...ev.activity(p.externalId, k, i + 1),
+      attributes: { count: i + 1, bytes: 1000 * (i + 1), ...(k === 'email_to_external_domain' ? { domain: 'gmail.com' } : {}) },
+    }));
     events.push({ ...ev.endpoint(p.externalId), attributes: { alertType: 'unwanted_software', status: 'in_progress' } } as never);
     const r = await ingest(sys, events);
     expect(r.body).toMatchObject({ accepted: 6, rejected: [] });
@@ -179,7 +229,10 @@ describe('signals (connector)', () => {
     await importPeople(sys, [p]);
     const events = Array.from({ length: 5001 }, () => ev.usb(p.externalId, 1));
     const before = await sys.db.select({ n: sql<number>`count(*)::int` }).from(signals);
-    const res = await sys.http.post('/v1/signals').set('Authorization', await connector()).send({ events });
+    const res = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .send({ events });
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('payload_too_large');
     const after = await sys.db.select({ n: sql<number>`count(*)::int` }).from(signals);
@@ -207,7 +260,11 @@ describe('signals (connector)', () => {
       .set('Authorization', await sys.auth({ sub: 'us-connector', roles: ['connector'], regions: ['us'] }))
       .send({ events: [ev.usb(p.externalId, 1)] });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ accepted: 0, rejected: [{ index: 0, reason: expect.stringContaining('unknown subject') }], scoringWorkflowId: null });
+    expect(res.body).toMatchObject({
+      accepted: 0,
+      rejected: [{ index: 0, reason: expect.stringContaining('unknown subject') }],
+      scoringWorkflowId: null,
+    });
   });
 
   it('HR events arrive as CSV with a header row: all five kinds; stable derived ids make the file idempotent; remarks are sealed', async () => {
@@ -223,21 +280,37 @@ describe('signals (connector)', () => {
       `${d},PIP,,,,2026-10-20,Improvement plan started,,,Rome`,
       `${e},Job Level Change,,,,2026-10-01,,L5,L4,Oslo`,
     ].join('\n');
-    const res = await sys.http.post('/v1/signals').set('Authorization', await connector()).set('Content-Type', 'text/csv').send(csv);
+    const res = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send(csv);
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body).toMatchObject({ accepted: 5, duplicates: 0, rejected: [], ignoredColumns: ['Office'] });
     await sys.client.workflow.getHandle(res.body.scoringWorkflowId).result();
     const rows = await sys.db.select().from(signals).where(eq(signals.batchId, res.body.batchId));
     const byType = Object.fromEntries(rows.map((r) => [r.type, r]));
-    expect(Object.keys(byType).sort()).toEqual(['job_level_change', 'performance_improvement_plan', 'performance_review', 'resignation', 'termination']);
+    expect(Object.keys(byType).sort()).toEqual([
+      'job_level_change',
+      'performance_improvement_plan',
+      'performance_review',
+      'resignation',
+      'termination',
+    ]);
     expect(byType.resignation).toMatchObject({ source: 'hr', attributes: { lastWorkingDate: '2026-11-30' } });
     expect(byType.resignation!.occurredAt.toISOString()).toBe('2026-11-01T00:00:00.000Z');
     expect(byType.performance_review!.attributes).toEqual({ rating: 2, effectiveDate: '2026-10-15' });
     expect(byType.performance_review!.occurredAt.toISOString()).toBe('2026-10-15T00:00:00.000Z');
-    expect(openText(sys.config.keys.vault, byType.performance_review!.sealed!)).toEqual({ remarks: 'Missed targets, discussed with manager' });
+    expect(openText(sys.config.keys.vault, byType.performance_review!.sealed!)).toEqual({
+      remarks: 'Missed targets, discussed with manager',
+    });
     expect(byType.job_level_change!.attributes).toEqual({ oldLevel: 'L5', newLevel: 'L4', effectiveDate: '2026-10-01' });
     for (const r of rows) expect(r.externalId).toMatch(/^hrcsv-[0-9a-f]{32}$/);
-    const again = await sys.http.post('/v1/signals').set('Authorization', await connector()).set('Content-Type', 'text/csv').send(csv);
+    const again = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send(csv);
     expect(again.body).toMatchObject({ accepted: 0, duplicates: 5 });
   });
 
@@ -260,7 +333,10 @@ describe('signals (connector)', () => {
   it('each batch is recorded and audited with counts only; its status shows the scoring result', async () => {
     const p = person(uniq('g'));
     await importPeople(sys, [p]);
-    const res = await sys.http.post('/v1/signals').set('Authorization', await connector()).send({ events: [ev.usb(p.externalId, 1), { bad: true }] });
+    const res = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .send({ events: [ev.usb(p.externalId, 1), { bad: true }] });
     expect(res.status).toBe(202);
     expect(res.headers.location).toBe(`/v1/signals/batches/${res.body.batchId}`);
     await sys.client.workflow.getHandle(res.body.scoringWorkflowId).result();
@@ -274,7 +350,9 @@ describe('signals (connector)', () => {
     expect(batch!.scoredAt).not.toBeNull();
     const status = await sys.http.get(res.headers.location!).set('Authorization', await connector());
     expect(status.body).toMatchObject({ batchId: res.body.batchId, status: 'scored', accepted: 1, rejected: 1 });
-    const other = await sys.http.get(res.headers.location!).set('Authorization', await sys.auth({ sub: 'other-connector', roles: ['connector'], regions: ['*'] }));
+    const other = await sys.http
+      .get(res.headers.location!)
+      .set('Authorization', await sys.auth({ sub: 'other-connector', roles: ['connector'], regions: ['*'] }));
     expect(other.status).toBe(404);
   });
 

@@ -30,7 +30,10 @@ afterAll(async () => sys?.close());
 const admin = () => sys.auth(principals.admin);
 
 async function alertsOf(subjectId: string, policyId: string) {
-  return sys.db.select().from(alerts).where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
+  return sys.db
+    .select()
+    .from(alerts)
+    .where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
 }
 async function scoreOf(subjectId: string, policyId: string) {
   const [row] = await sys.db
@@ -57,7 +60,12 @@ describe('activation checks each template’s prerequisites', () => {
       expect(res.body.error.code).toBe('precondition_failed');
       expect(res.body.error.details.missing.map((m: { id: string }) => m.id)).toEqual([missing]);
       const [entry] = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
-      expect(entry).toMatchObject({ action: 'policy.activate', outcome: 'denied', targetId: p.id, reason: 'prerequisites missing' });
+      expect(entry).toMatchObject({
+        action: 'policy.activate',
+        outcome: 'denied',
+        targetId: p.id,
+        reason: 'prerequisites missing',
+      });
       const still = await sys.http.get(`/v1/policies/${p.id}`).set('Authorization', await admin());
       expect(still.body.status).toBe('draft');
     }
@@ -83,18 +91,31 @@ describe('policy lifecycle (administrator)', () => {
     const created = await createPolicy(sys, body);
     expect(created).toMatchObject({ status: 'draft', version: 1, template: 'data_leaks' });
     // No indicators given: the template's defaults.
-    expect((created as unknown as { indicators: Record<string, number> }).indicators).toMatchObject({ dlp_alert_high: 20, file_copied_to_usb: 3 });
+    expect((created as unknown as { indicators: Record<string, number> }).indicators).toMatchObject({
+      dlp_alert_high: 20,
+      file_copied_to_usb: 3,
+    });
 
     const read = await sys.http.get(`/v1/policies/${created.id}`).set('Authorization', await admin());
     expect(read.status).toBe(200);
-    expect(read.body).toMatchObject({ id: created.id, scope: { regions: ['eu'], include: { groups: [g], subjects: [] }, exclude: { groups: [], subjects: [] } }, trigger: 'a High-severity DLP alert' });
+    expect(read.body).toMatchObject({
+      id: created.id,
+      scope: { regions: ['eu'], include: { groups: [g], subjects: [] }, exclude: { groups: [], subjects: [] } },
+      trigger: 'a High-severity DLP alert',
+    });
 
     const patched = await sys.http
       .patch(`/v1/policies/${created.id}`)
       .set('Authorization', await admin())
       .send({ thresholds: { minRiskScore: 30, severity: { medium: 50, high: 70 } }, dailyAlertCap: 5, activationWindowDays: 7 });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
-    expect(patched.body).toMatchObject({ version: 2, dailyAlertCap: 5, activationWindowDays: 7, thresholds: { minRiskScore: 30 }, backfillWorkflowId: null });
+    expect(patched.body).toMatchObject({
+      version: 2,
+      dailyAlertCap: 5,
+      activationWindowDays: 7,
+      thresholds: { minRiskScore: 30 },
+      backfillWorkflowId: null,
+    });
 
     const someone = person(uniq('g'));
     await importPeople(sys, [someone]);
@@ -110,28 +131,40 @@ describe('policy lifecycle (administrator)', () => {
     const list = await sys.http.get('/v1/policies?status=paused&limit=100').set('Authorization', await admin());
     expect(list.body.items.map((p: { id: string }) => p.id)).toContain(created.id);
 
-    const entries = await sys.db.select().from(auditLog).where(and(eq(auditLog.targetType, 'policy'), eq(auditLog.targetId, created.id)));
+    const entries = await sys.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.targetType, 'policy'), eq(auditLog.targetId, created.id)));
     expect(entries.map((e) => e.action)).toEqual(['policy.create', 'policy.update', 'policy.activate', 'policy.pause']);
     expect(entries[1]!.details).toEqual({ fields: ['activationWindowDays', 'dailyAlertCap', 'thresholds'], version: 2 });
   });
 
   it('refuses bad configuration with a 400 naming the field', async () => {
     const g = uniq('g');
-    const cases: Array<[unknown, string]> = [
+    const cases: Array<[object, string]> = [
       [{ ...policyBody('data_leaks', g), activationWindowDays: 31 }, 'body.activationWindowDays'],
       [{ ...policyBody('data_leaks', g), activationWindowDays: 0 }, 'body.activationWindowDays'],
-      [{ ...policyBody('data_leaks', g), thresholds: { minRiskScore: 40, severity: { medium: 90, high: 80 } } }, 'body.thresholds.severity.medium'],
+      [
+        { ...policyBody('data_leaks', g), thresholds: { minRiskScore: 40, severity: { medium: 90, high: 80 } } },
+        'body.thresholds.severity.medium',
+      ],
       [{ ...policyBody('data_leaks', g), template: 'insider_trading' }, 'body.template'],
       [{ ...policyBody('data_leaks', g), indicators: { keystrokes: 3 } }, 'body.indicators'],
       [{ ...policyBody('data_leaks', g), scope: { regions: ['mars'] } }, 'body.scope.regions'],
     ];
     for (const [body, field] of cases) {
-      const res = await sys.http.post('/v1/policies').set('Authorization', await admin()).send(body);
+      const res = await sys.http
+        .post('/v1/policies')
+        .set('Authorization', await admin())
+        .send(body);
       expect(res.status, field).toBe(400);
       expect(res.body.error.message, field).toContain(field);
     }
     const p = await createPolicy(sys, policyBody('data_leaks', g));
-    const res = await sys.http.patch(`/v1/policies/${p.id}`).set('Authorization', await admin()).send({ template: 'risky_users' });
+    const res = await sys.http
+      .patch(`/v1/policies/${p.id}`)
+      .set('Authorization', await admin())
+      .send({ template: 'risky_users' });
     expect(res.status).toBe(400);
   });
 
@@ -139,9 +172,15 @@ describe('policy lifecycle (administrator)', () => {
     const global = await createPolicy(sys, policyBody('data_leaks', uniq('g')));
     const euAdmin = await sys.auth(principals.adminEu);
     expect((await sys.http.get(`/v1/policies/${global.id}`).set('Authorization', euAdmin)).status).toBe(404);
-    const outside = await sys.http.post('/v1/policies').set('Authorization', euAdmin).send({ ...policyBody('data_leaks', uniq('g')), scope: { regions: ['us'] } });
+    const outside = await sys.http
+      .post('/v1/policies')
+      .set('Authorization', euAdmin)
+      .send({ ...policyBody('data_leaks', uniq('g')), scope: { regions: ['us'] } });
     expect(outside.status).toBe(400);
-    const mine = await sys.http.post('/v1/policies').set('Authorization', euAdmin).send({ ...policyBody('data_leaks', uniq('g')), scope: { regions: ['eu'] } });
+    const mine = await sys.http
+      .post('/v1/policies')
+      .set('Authorization', euAdmin)
+      .send({ ...policyBody('data_leaks', uniq('g')), scope: { regions: ['eu'] } });
     expect(mine.status).toBe(201);
     const list = await sys.http.get('/v1/policies?limit=500').set('Authorization', euAdmin);
     const ids = list.body.items.map((p: { id: string }) => p.id);
@@ -192,7 +231,10 @@ describe('each template’s trigger, end to end', () => {
 
   it('data leaks: a High-severity DLP alert triggers; Medium and Low do not', async () => {
     const g = uniq('g');
-    const policy = await activePolicy(sys, policyBody('data_leaks', g, { indicators: { dlp_alert_high: 20, dlp_alert_medium: 10, file_copied_to_usb: 3 } }));
+    const policy = await activePolicy(
+      sys,
+      policyBody('data_leaks', g, { indicators: { dlp_alert_high: 20, dlp_alert_medium: 10, file_copied_to_usb: 3 } }),
+    );
     const [high, medium] = [person(g), person(g)];
     await importPeople(sys, [high, medium]);
     await ingest(sys, [
@@ -204,7 +246,11 @@ describe('each template’s trigger, end to end', () => {
     ]);
     const hs = await subjectIdOf(sys, high.externalId);
     expect((await scoreOf(hs, policy.id))!.score).toBe(50);
-    expect((await alertsOf(hs, policy.id))[0]!.riskFactors[0]).toMatchObject({ kind: 'trigger', name: 'dlp_alert_high', points: 20 });
+    expect((await alertsOf(hs, policy.id))[0]!.riskFactors[0]).toMatchObject({
+      kind: 'trigger',
+      name: 'dlp_alert_high',
+      points: 20,
+    });
     const ms = await subjectIdOf(sys, medium.externalId);
     expect(await scoreOf(ms, policy.id)).toBeNull();
     expect(await alertsOf(ms, policy.id)).toEqual([]);
@@ -212,10 +258,17 @@ describe('each template’s trigger, end to end', () => {
 
   it('security policy violations: an endpoint-security alert triggers', async () => {
     const g = uniq('g');
-    const policy = await activePolicy(sys, policyBody('security_policy_violations', g, { indicators: { endpoint_alert: 20, file_downloaded: 2 } }));
+    const policy = await activePolicy(
+      sys,
+      policyBody('security_policy_violations', g, { indicators: { endpoint_alert: 20, file_downloaded: 2 } }),
+    );
     const [flagged, clean] = [person(g), person(g)];
     await importPeople(sys, [flagged, clean]);
-    await ingest(sys, [ev.endpoint(flagged.externalId), ev.activity(flagged.externalId, 'file_downloaded', 10), ev.activity(clean.externalId, 'file_downloaded', 40)]);
+    await ingest(sys, [
+      ev.endpoint(flagged.externalId),
+      ev.activity(flagged.externalId, 'file_downloaded', 10),
+      ev.activity(clean.externalId, 'file_downloaded', 40),
+    ]);
     const fs = await subjectIdOf(sys, flagged.externalId);
     expect((await alertsOf(fs, policy.id))[0]).toMatchObject({ score: 40, severity: 'low' });
     expect(await scoreOf(await subjectIdOf(sys, clean.externalId), policy.id)).toBeNull();
@@ -234,7 +287,8 @@ describe('each template’s trigger, end to end', () => {
       ev.levelChange(promoted.externalId, 'L5', 'L6'),
       ev.usb(promoted.externalId, 15),
     ]);
-    for (const who of [reviewed, demoted]) expect(await alertsOf(await subjectIdOf(sys, who.externalId), policy.id)).toHaveLength(1);
+    for (const who of [reviewed, demoted])
+      expect(await alertsOf(await subjectIdOf(sys, who.externalId), policy.id)).toHaveLength(1);
     expect(await scoreOf(await subjectIdOf(sys, promoted.externalId), policy.id)).toBeNull();
   });
 
@@ -243,7 +297,12 @@ describe('each template’s trigger, end to end', () => {
     const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { activationWindowDays: 3 }));
     const p = person(g);
     await importPeople(sys, [p]);
-    await ingest(sys, [ev.usb(p.externalId, 30, at(-DAY)), ev.resignation(p.externalId, at(0)), ev.usb(p.externalId, 5, at(2 * DAY)), ev.usb(p.externalId, 30, at(4 * DAY))]);
+    await ingest(sys, [
+      ev.usb(p.externalId, 30, at(-DAY)),
+      ev.resignation(p.externalId, at(0)),
+      ev.usb(p.externalId, 5, at(2 * DAY)),
+      ev.usb(p.externalId, 30, at(4 * DAY)),
+    ]);
     expect((await scoreOf(await subjectIdOf(sys, p.externalId), policy.id))!.score).toBe(15);
   });
 });

@@ -9,7 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordConfirmedViolation } from '../../db/queries/subjects';
 import { alerts, policyDailyAlerts, subjectPolicyScores } from '../../db/schema';
 import type { ScoreSubjectsResult } from '../../workflows/definitions';
-import { activePolicy, at, DAY, ev, importPeople, ingest, person, policyBody, scoringOf, subjectIdOf, uniq } from '../helpers/detection';
+import {
+  activePolicy,
+  at,
+  DAY,
+  ev,
+  importPeople,
+  ingest,
+  person,
+  policyBody,
+  scoringOf,
+  subjectIdOf,
+  uniq,
+} from '../helpers/detection';
 import { principals, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -19,9 +31,17 @@ beforeAll(async () => {
 afterAll(async () => sys?.close());
 
 const alertsOf = (subjectId: string, policyId: string) =>
-  sys.db.select().from(alerts).where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
+  sys.db
+    .select()
+    .from(alerts)
+    .where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
 const scoreOf = async (subjectId: string, policyId: string) =>
-  (await sys.db.select().from(subjectPolicyScores).where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId))))[0] ?? null;
+  (
+    await sys.db
+      .select()
+      .from(subjectPolicyScores)
+      .where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId)))
+  )[0] ?? null;
 
 /** A departing person in a fresh group with an active data-theft policy scoped to that group. */
 async function departing(over: Parameters<typeof policyBody>[2] = {}) {
@@ -76,24 +96,48 @@ describe('boosters', () => {
   it('priority group: a member’s score is boosted, with the booster named in the risk factors', async () => {
     const g = uniq('g');
     const vip = uniq('vip');
-    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { priorityGroups: [vip], boosters: { priorityGroup: 50, aboveUsualActivity: 0, previousViolation: 0 } }));
+    const policy = await activePolicy(
+      sys,
+      policyBody('data_theft_departing_users', g, {
+        priorityGroups: [vip],
+        boosters: { priorityGroup: 50, aboveUsualActivity: 0, previousViolation: 0 },
+      }),
+    );
     const member = { ...person(g), groups: [g, vip] };
     const other = person(g);
     await importPeople(sys, [member, other]);
-    await ingest(sys, [ev.resignation(member.externalId), ev.usb(member.externalId, 10), ev.resignation(other.externalId), ev.usb(other.externalId, 10)]);
+    await ingest(sys, [
+      ev.resignation(member.externalId),
+      ev.usb(member.externalId, 10),
+      ev.resignation(other.externalId),
+      ev.usb(other.externalId, 10),
+    ]);
     const [boosted] = await alertsOf(await subjectIdOf(sys, member.externalId), policy.id);
     expect(boosted).toMatchObject({ score: 45 });
-    expect(boosted!.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'priority_group', points: 15, detail: { groups: [vip] } });
+    expect(boosted!.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({
+      name: 'priority_group',
+      points: 15,
+      detail: { groups: [vip] },
+    });
     expect((await scoreOf(await subjectIdOf(sys, other.externalId), policy.id))!.score).toBe(30);
   });
 
   it('activity above the subject’s own usual daily level boosts the score', async () => {
     const { policy, p, sid } = await departing({ boosters: { priorityGroup: 0, aboveUsualActivity: 50, previousViolation: 0 } });
     // Usual: 4 copies a day on active days before the trigger; then 10 in one day after it.
-    await ingest(sys, [ev.usb(p.externalId, 4, at(-5 * DAY)), ev.usb(p.externalId, 4, at(-12 * DAY)), ev.resignation(p.externalId), ev.usb(p.externalId, 10, at(DAY))]);
+    await ingest(sys, [
+      ev.usb(p.externalId, 4, at(-5 * DAY)),
+      ev.usb(p.externalId, 4, at(-12 * DAY)),
+      ev.resignation(p.externalId),
+      ev.usb(p.externalId, 10, at(DAY)),
+    ]);
     const score = (await scoreOf(sid, policy.id))!;
     expect(score.score).toBe(45);
-    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'above_usual_activity', points: 15, detail: { usualDailyLevel: 4, peakCount: 10 } });
+    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({
+      name: 'above_usual_activity',
+      points: 15,
+      detail: { usualDailyLevel: 4, peakCount: 10 },
+    });
   });
 
   it('a previous confirmed violation boosts the score', async () => {
@@ -104,7 +148,10 @@ describe('boosters', () => {
     await ingest(sys, [ev.usb(p.externalId, 1, at(2 * DAY))]);
     const score = (await scoreOf(sid, policy.id))!;
     expect(score.score).toBe(50);
-    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({ name: 'previous_confirmed_violation', points: 17 });
+    expect(score.riskFactors.find((f) => f.kind === 'booster')).toMatchObject({
+      name: 'previous_confirmed_violation',
+      points: 17,
+    });
   });
 });
 
@@ -168,7 +215,10 @@ describe('concurrency', () => {
     // The trigger and the activity arrive in different, concurrent batches.
     const batches = [
       [ev.resignation(p.externalId)],
-      ...Array.from({ length: 7 }, (_, i) => [ev.usb(p.externalId, 2, at(DAY + i * 1000)), ev.usb(p.externalId, 1, at(DAY + i * 1000 + 1))]),
+      ...Array.from({ length: 7 }, (_, i) => [
+        ev.usb(p.externalId, 2, at(DAY + i * 1000)),
+        ev.usb(p.externalId, 1, at(DAY + i * 1000 + 1)),
+      ]),
     ];
     const results = await Promise.all(batches.map((events) => ingest(sys, events)));
     expect(results.reduce((n, r) => n + r.body.accepted, 0)).toBe(15);
@@ -185,10 +235,18 @@ describe('concurrency', () => {
     const people = Array.from({ length: 6 }, () => person(g));
     await importPeople(sys, people);
     const results = await Promise.all(
-      [0, 2, 4].map((i) => ingest(sys, people.slice(i, i + 2).flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]))),
+      [0, 2, 4].map((i) =>
+        ingest(
+          sys,
+          people.slice(i, i + 2).flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+        ),
+      ),
     );
     const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
-    const raised = await sys.db.select().from(alerts).where(and(eq(alerts.policyId, policy.id), inArray(alerts.subjectId, ids)));
+    const raised = await sys.db
+      .select()
+      .from(alerts)
+      .where(and(eq(alerts.policyId, policy.id), inArray(alerts.subjectId, ids)));
     expect(raised).toHaveLength(3);
     expect(results.reduce((n, r) => n + r.scoring!.suppressedByCap, 0)).toBe(3);
     const scores = await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id));
@@ -211,13 +269,20 @@ describe('scope', () => {
     const pilot = uniq('pilot');
     const [inGroup, excluded, byId, usOne, outsider] = [person(pilot), person(pilot), person(g), person(pilot, 'us'), person(g)];
     await importPeople(sys, [inGroup, excluded, byId, usOne, outsider]);
-    const [sIn, sEx, sId, sUs, sOut] = await Promise.all([inGroup, excluded, byId, usOne, outsider].map((p) => subjectIdOf(sys, p.externalId)));
+    const [sIn, sEx, sId, sUs, sOut] = (await Promise.all(
+      [inGroup, excluded, byId, usOne, outsider].map((p) => subjectIdOf(sys, p.externalId)),
+    )) as [string, string, string, string, string];
     const policy = await activePolicy(
       sys,
-      policyBody('data_theft_departing_users', pilot, { scope: { regions: ['eu'], include: { groups: [pilot], subjects: [sId] }, exclude: { subjects: [sEx] } } }),
+      policyBody('data_theft_departing_users', pilot, {
+        scope: { regions: ['eu'], include: { groups: [pilot], subjects: [sId] }, exclude: { subjects: [sEx] } },
+      }),
     );
     const everyone = [inGroup, excluded, byId, usOne, outsider];
-    await ingest(sys, everyone.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]));
+    await ingest(
+      sys,
+      everyone.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
     expect((await alertsOf(sIn, policy.id)).length).toBe(1);
     expect((await alertsOf(sId, policy.id)).length).toBe(1);
     for (const s of [sEx, sUs, sOut]) {
@@ -226,18 +291,31 @@ describe('scope', () => {
     }
 
     // The users view shows the same: who is in scope, who was triggered, when, and the score.
-    const view = await sys.http.get(`/v1/subjects?policyId=${policy.id}&limit=500`).set('Authorization', await sys.auth(principals.admin));
+    const view = await sys.http
+      .get(`/v1/subjects?policyId=${policy.id}&limit=500`)
+      .set('Authorization', await sys.auth(principals.admin));
     expect(view.status).toBe(200);
     const entry = (sid: string) => view.body.items.find((i: { subject: { id: string } }) => i.subject.id === sid)?.policies[0];
-    expect(entry(sIn)).toMatchObject({ policyId: policy.id, inScope: true, triggered: true, score: 45, severity: 'low', triggeredAt: at(0) });
+    expect(entry(sIn)).toMatchObject({
+      policyId: policy.id,
+      inScope: true,
+      triggered: true,
+      score: 45,
+      severity: 'low',
+      triggeredAt: at(0),
+    });
     expect(entry(sId)).toMatchObject({ inScope: true, triggered: true });
     expect(entry(sEx)).toMatchObject({ inScope: false, triggered: false, score: null });
     expect(entry(sUs)).toMatchObject({ inScope: false, triggered: false });
     expect(entry(sOut)).toMatchObject({ inScope: false, triggered: false });
 
-    const inScope = await sys.http.get(`/v1/subjects?policyId=${policy.id}&inScope=true&limit=500`).set('Authorization', await sys.auth(principals.admin));
+    const inScope = await sys.http
+      .get(`/v1/subjects?policyId=${policy.id}&inScope=true&limit=500`)
+      .set('Authorization', await sys.auth(principals.admin));
     expect(inScope.body.items.map((i: { subject: { id: string } }) => i.subject.id).sort()).toEqual([sIn, sId].sort());
-    const triggered = await sys.http.get(`/v1/subjects?policyId=${policy.id}&triggered=true`).set('Authorization', await sys.auth(principals.admin));
+    const triggered = await sys.http
+      .get(`/v1/subjects?policyId=${policy.id}&triggered=true`)
+      .set('Authorization', await sys.auth(principals.admin));
     expect(triggered.body.items.map((i: { subject: { id: string } }) => i.subject.id).sort()).toEqual([sIn, sId].sort());
   });
 });
@@ -280,7 +358,10 @@ describe('users view', () => {
 
 it('scoring results reach Postgres before the batch workflow completes (what the API lists)', async () => {
   const { policy, p, sid } = await departing();
-  const res = await sys.http.post('/v1/signals').set('Authorization', await sys.auth(principals.connector)).send({ events: [ev.resignation(p.externalId), ev.usb(p.externalId, 20)] });
+  const res = await sys.http
+    .post('/v1/signals')
+    .set('Authorization', await sys.auth(principals.connector))
+    .send({ events: [ev.resignation(p.externalId), ev.usb(p.externalId, 20)] });
   const result = await scoringOf(sys, res.body.scoringWorkflowId);
   const list = await sys.http.get(`/v1/alerts?policyId=${policy.id}`).set('Authorization', await sys.auth(principals.analyst));
   expect(list.body.items.map((a: { id: string }) => a.id)).toEqual(result!.alertsCreated);

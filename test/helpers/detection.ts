@@ -20,20 +20,28 @@ export const at = (offsetMs: number) => new Date(BASE + offsetMs).toISOString();
 let seq = 0;
 const eid = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}-${randomBytes(3).toString('hex')}`;
 
-export interface Person {
+// A type alias (not an interface), so a Person also fits `Record<string, unknown>`.
+export type Person = {
   externalId: string;
   displayName: string;
   email: string;
   groups: string[];
   region: string;
-}
+};
 
 export function person(group: string, region = 'eu', extra: Partial<Person> = {}): Person {
   const externalId = uniq('E');
-  return { externalId, displayName: `Person ${externalId}`, email: `${externalId.toLowerCase()}@corp.example`, groups: [group], region, ...extra };
+  return {
+    externalId,
+    displayName: `Person ${externalId}`,
+    email: `${externalId.toLowerCase()}@corp.example`,
+    groups: [group],
+    region,
+    ...extra,
+  };
 }
 
-export async function importPeople(sys: TestSystem, people: Array<Partial<Person> & { externalId: string }>) {
+export async function importPeople(sys: TestSystem, people: Array<{ externalId: string } & Record<string, unknown>>) {
   const res = await sys.http
     .post('/v1/subjects/import')
     .set('Authorization', await sys.auth(principals.connector))
@@ -43,7 +51,10 @@ export async function importPeople(sys: TestSystem, people: Array<Partial<Person
 }
 
 export async function subjectIdOf(sys: TestSystem, externalId: string): Promise<string> {
-  const [row] = await sys.db.select({ id: subjects.id }).from(subjects).where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
+  const [row] = await sys.db
+    .select({ id: subjects.id })
+    .from(subjects)
+    .where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
   if (!row) throw new Error('subject not imported');
   return row.id;
 }
@@ -62,7 +73,10 @@ export interface IngestResult {
 
 /** POST /v1/signals and wait for the batch's scoring workflow. */
 export async function ingest(sys: TestSystem, events: unknown[]): Promise<IngestResult> {
-  const res = await sys.http.post('/v1/signals').set('Authorization', await sys.auth(principals.connector)).send({ events });
+  const res = await sys.http
+    .post('/v1/signals')
+    .set('Authorization', await sys.auth(principals.connector))
+    .send({ events });
   expect([200, 202], JSON.stringify(res.body)).toContain(res.status);
   return { status: res.status, body: res.body, scoring: await scoringOf(sys, res.body.scoringWorkflowId) };
 }
@@ -82,7 +96,14 @@ export const ev = {
     occurredAt: when,
     attributes: { lastWorkingDate: when.slice(0, 10) },
   }),
-  termination: (subject: string, when = at(0)) => ({ source: 'hr', externalId: eid('hr'), subject, type: 'termination', occurredAt: when, attributes: {} }),
+  termination: (subject: string, when = at(0)) => ({
+    source: 'hr',
+    externalId: eid('hr'),
+    subject,
+    type: 'termination',
+    occurredAt: when,
+    attributes: {},
+  }),
   performanceReview: (subject: string, when = at(0), remarks?: string) => ({
     source: 'hr',
     externalId: eid('hr'),
@@ -155,9 +176,17 @@ export function policyBody(template: PolicyBody['template'], group: string, over
 }
 
 export async function createPolicy(sys: TestSystem, body: PolicyBody) {
-  const res = await sys.http.post('/v1/policies').set('Authorization', await sys.auth(principals.admin)).send(body);
+  const res = await sys.http
+    .post('/v1/policies')
+    .set('Authorization', await sys.auth(principals.admin))
+    .send(body);
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; version: number; status: string; prerequisites: { met: boolean; missing: Array<{ id: string }> } };
+  return res.body as {
+    id: string;
+    version: number;
+    status: string;
+    prerequisites: { met: boolean; missing: Array<{ id: string }> };
+  };
 }
 
 /** The connector data each template needs, sent for a throwaway subject outside every test group. */
@@ -175,7 +204,8 @@ export async function satisfyPrerequisites(sys: TestSystem, template: PolicyBody
 
 export async function activate(sys: TestSystem, policyId: string) {
   const res = await sys.http.post(`/v1/policies/${policyId}/activate`).set('Authorization', await sys.auth(principals.admin));
-  if (res.status === 200 && res.body.backfillWorkflowId) await sys.client.workflow.getHandle(res.body.backfillWorkflowId).result();
+  if (res.status === 200 && res.body.backfillWorkflowId)
+    await sys.client.workflow.getHandle(res.body.backfillWorkflowId).result();
   return res;
 }
 

@@ -9,7 +9,15 @@ import {
   type PolicyTemplate,
   type ScoringPolicy,
 } from '../../domain/policies';
-import { DAY_MS, decideAlert, percentOf, scoreSubject, severityFor, usualDailyActivity, type ScoringSignal } from '../../domain/scoring';
+import {
+  DAY_MS,
+  decideAlert,
+  percentOf,
+  scoreSubject,
+  severityFor,
+  usualDailyActivity,
+  type ScoringSignal,
+} from '../../domain/scoring';
 import { isDemotion, parseSignalEvent } from '../../domain/signals';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
@@ -93,7 +101,10 @@ describe('threshold and severity', () => {
     const below = scoreSubject(policy(), subject, [resignation(), usb(T0 + 1000, 13)])!;
     expect(below.score).toBe(39);
     expect(below.alertDue).toBe(false);
-    const at = scoreSubject(policy({ indicators: { file_copied_to_usb: 3, resignation: 1 } }), subject, [resignation(), usb(T0 + 1000, 13)])!;
+    const at = scoreSubject(policy({ indicators: { file_copied_to_usb: 3, resignation: 1 } }), subject, [
+      resignation(),
+      usb(T0 + 1000, 13),
+    ])!;
     expect(at.score).toBe(40);
     expect(at.alertDue).toBe(true);
     expect(at.severity).toBe('low');
@@ -134,10 +145,17 @@ describe('boosters', () => {
   const base = [resignation(), usb(T0 + DAY_MS, 10)]; // 30 points
 
   it('priority group adds its percentage of the indicator points', () => {
-    const p = policy({ priorityGroups: ['sales'], boosters: Boosters.parse({ priorityGroup: 50, aboveUsualActivity: 0, previousViolation: 0 }) });
+    const p = policy({
+      priorityGroups: ['sales'],
+      boosters: Boosters.parse({ priorityGroup: 50, aboveUsualActivity: 0, previousViolation: 0 }),
+    });
     const r = scoreSubject(p, subject, base)!;
     expect(r.score).toBe(45);
-    expect(r.riskFactors.find((f) => f.name === 'priority_group')).toMatchObject({ kind: 'booster', points: 15, detail: { groups: ['sales'] } });
+    expect(r.riskFactors.find((f) => f.name === 'priority_group')).toMatchObject({
+      kind: 'booster',
+      points: 15,
+      detail: { groups: ['sales'] },
+    });
     expect(scoreSubject(p, { ...subject, groups: ['it'] }, base)!.score).toBe(30);
   });
 
@@ -155,9 +173,17 @@ describe('boosters', () => {
     const spike = usb(T0 + DAY_MS, 10); // 10 > 2 × 4
     const r = scoreSubject(p, subject, [...baseline, resignation(), spike])!;
     expect(r.score).toBe(45);
-    expect(r.riskFactors.find((f) => f.name === 'above_usual_activity')).toMatchObject({ points: 15, signalIds: [spike.id], detail: { usualDailyLevel: 4, peakCount: 10 } });
+    expect(r.riskFactors.find((f) => f.name === 'above_usual_activity')).toMatchObject({
+      points: 15,
+      signalIds: [spike.id],
+      detail: { usualDailyLevel: 4, peakCount: 10 },
+    });
     // At or under twice the usual level: no boost.
-    expect(scoreSubject(p, subject, [...baseline, resignation(), usb(T0 + DAY_MS, 8)])!.riskFactors.some((f) => f.name === 'above_usual_activity')).toBe(false);
+    expect(
+      scoreSubject(p, subject, [...baseline, resignation(), usb(T0 + DAY_MS, 8)])!.riskFactors.some(
+        (f) => f.name === 'above_usual_activity',
+      ),
+    ).toBe(false);
     // No baseline at all: the usual level is unknown, no boost.
     expect(scoreSubject(p, subject, [resignation(), usb(T0 + DAY_MS, 10)])!.score).toBe(30);
   });
@@ -170,8 +196,18 @@ describe('boosters', () => {
 
 describe('determinism and explainability', () => {
   it('the same signals in any order give the same score and factors', () => {
-    const p = policy({ indicators: defaultIndicators('data_theft_departing_users'), priorityGroups: ['sales'], boosters: Boosters.parse({}) });
-    const signals = [usb(T0 - DAY_MS, 2), resignation(), usb(T0 + DAY_MS, 9), sig('file_printed', T0 + 2 * DAY_MS, { count: 3 }), usb(T0 + 3 * DAY_MS, 1)];
+    const p = policy({
+      indicators: defaultIndicators('data_theft_departing_users'),
+      priorityGroups: ['sales'],
+      boosters: Boosters.parse({}),
+    });
+    const signals = [
+      usb(T0 - DAY_MS, 2),
+      resignation(),
+      usb(T0 + DAY_MS, 9),
+      sig('file_printed', T0 + 2 * DAY_MS, { count: 3 }),
+      usb(T0 + 3 * DAY_MS, 1),
+    ];
     const a = scoreSubject(p, subject, signals);
     const b = scoreSubject(p, subject, [...signals].reverse());
     expect(b).toEqual(a);
@@ -203,7 +239,8 @@ describe('alert decisions', () => {
   });
   it('below the threshold: nothing', () => expect(decideAlert(r(39), null, null)).toEqual({ action: 'none' }));
   it('no open alert: create', () => expect(decideAlert(r(40), null, null)).toEqual({ action: 'create' }));
-  it('an open alert with a lower score: raise', () => expect(decideAlert(r(70), { score: 50, severity: 'low', triggerSignalId: '1' }, null)).toEqual({ action: 'raise' }));
+  it('an open alert with a lower score: raise', () =>
+    expect(decideAlert(r(70), { score: 50, severity: 'low', triggerSignalId: '1' }, null)).toEqual({ action: 'raise' }));
   it('an open alert with the same or a higher score: nothing (alerts never go down)', () => {
     expect(decideAlert(r(50), { score: 50, severity: 'low', triggerSignalId: '1' }, null)).toEqual({ action: 'none' });
     expect(decideAlert(r(45), { score: 50, severity: 'low', triggerSignalId: '1' }, null)).toEqual({ action: 'none' });
@@ -221,8 +258,10 @@ describe('scope', () => {
   const a = s('00000000-0000-4000-8000-000000000001', 'eu', ['sales']);
   const b = s('00000000-0000-4000-8000-000000000002', 'us', ['sales']);
   const c = s('00000000-0000-4000-8000-000000000003', 'eu', ['it']);
-  it('no include means everyone', () => expect([a, b, c].map((x) => inScope(PolicyScope.parse({}), x))).toEqual([true, true, true]));
-  it('regions narrow it', () => expect([a, b, c].map((x) => inScope(PolicyScope.parse({ regions: ['eu'] }), x))).toEqual([true, false, true]));
+  it('no include means everyone', () =>
+    expect([a, b, c].map((x) => inScope(PolicyScope.parse({}), x))).toEqual([true, true, true]));
+  it('regions narrow it', () =>
+    expect([a, b, c].map((x) => inScope(PolicyScope.parse({ regions: ['eu'] }), x))).toEqual([true, false, true]));
   it('included groups or subjects, minus the excluded', () => {
     const scope = PolicyScope.parse({ include: { groups: ['sales'], subjects: [c.id] }, exclude: { subjects: [b.id] } });
     expect([a, b, c].map((x) => inScope(scope, x))).toEqual([true, false, true]);
@@ -231,7 +270,14 @@ describe('scope', () => {
 });
 
 describe('event validation', () => {
-  const ok = { source: 'hr', externalId: 'hr-1', subject: 'E1', type: 'resignation', occurredAt: '2026-11-01T00:00:00Z', attributes: { lastWorkingDate: '2026-11-30' } };
+  const ok = {
+    source: 'hr',
+    externalId: 'hr-1',
+    subject: 'E1',
+    type: 'resignation',
+    occurredAt: '2026-11-01T00:00:00Z',
+    attributes: { lastWorkingDate: '2026-11-30' },
+  };
   it('accepts a well-formed event', () => expect(parseSignalEvent(ok).ok).toBe(true));
   it('names the field of a bad event without echoing its value', () => {
     const r = parseSignalEvent({ ...ok, attributes: { lastWorkingDate: 'Alice Smith' } });
@@ -239,8 +285,14 @@ describe('event validation', () => {
   });
   it('refuses an event from the wrong source, unknown attributes, and remarks over 200 characters', () => {
     expect(parseSignalEvent({ ...ok, source: 'dlp' })).toMatchObject({ ok: false, reason: expect.stringContaining('source') });
-    expect(parseSignalEvent({ ...ok, attributes: { lastWorkingDate: '2026-11-30', fileName: 'x' } })).toMatchObject({ ok: false });
-    const pr = { ...ok, type: 'performance_review', attributes: { rating: 2, effectiveDate: '2026-11-01', remarks: 'x'.repeat(201) } };
+    expect(parseSignalEvent({ ...ok, attributes: { lastWorkingDate: '2026-11-30', fileName: 'x' } })).toMatchObject({
+      ok: false,
+    });
+    const pr = {
+      ...ok,
+      type: 'performance_review',
+      attributes: { rating: 2, effectiveDate: '2026-11-01', remarks: 'x'.repeat(201) },
+    };
     expect(parseSignalEvent(pr)).toMatchObject({ ok: false, reason: expect.stringContaining('remarks') });
   });
   it('a DLP alert needs its severity', () => {
