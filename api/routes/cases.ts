@@ -5,7 +5,15 @@
  * db/queries/cases.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { isGrpcDeadlineError, WorkflowIdReusePolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, ApplicationFailure } from '@temporalio/client';
+import {
+  isGrpcDeadlineError,
+  WorkflowIdReusePolicy,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  ApplicationFailure,
+} from '@temporalio/client';
 import { z } from 'zod';
 import { appendAudit } from '../../db/audit';
 import { confirmAlertIntoCase, getCaseDetail, getCaseRow, getStep, listCases, listInbox } from '../../db/queries/cases';
@@ -41,6 +49,7 @@ import {
 } from '../../workflows/definitions';
 import type { caseWorkflow } from '../../workflows/case-workflow';
 import { HttpError, notFound } from '../errors';
+import { SubjectRef, subjectRefs } from '../subject-view';
 import { route, type AppDeps, type HandlerContext } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 
@@ -57,9 +66,7 @@ const Progress = z.object({
   remaining: z.number().int(),
   approvedBy: z.array(z.string()),
 });
-const Resolution = z
-  .object({ outcome: z.enum(RESOLUTIONS), actionTaken: z.string(), by: z.string(), at: IsoDate })
-  .nullable();
+const Resolution = z.object({ outcome: z.enum(RESOLUTIONS), actionTaken: z.string(), by: z.string(), at: IsoDate }).nullable();
 
 export const ConfirmAlertInput = z.object({ comment: z.string().trim().min(1).max(10_000) }).strict();
 export const ConfirmAlertResult = z
@@ -71,6 +78,7 @@ export const CaseListItem = z
     id: Uuid,
     subjectId: Uuid,
     pseudonym: z.string(),
+    subject: SubjectRef,
     region: z.string(),
     status: z.enum(CASE_STATUSES),
     severity: z.enum(SEVERITIES),
@@ -90,10 +98,14 @@ const csv = <T extends [string, ...string[]]>(values: T) =>
     .pipe(z.array(z.enum(values)).min(1));
 
 export const CaseListQuery = PageQuery.extend({
-  status: csv([...CASE_STATUSES]).optional().openapi({ description: 'Comma-separated statuses' }),
+  status: csv([...CASE_STATUSES])
+    .optional()
+    .openapi({ description: 'Comma-separated statuses' }),
   region: z.string().min(1).max(16).optional(),
   owner: z.string().min(1).max(200).optional(),
-  severity: csv([...SEVERITIES]).optional().openapi({ description: 'Comma-separated severities' }),
+  severity: csv([...SEVERITIES])
+    .optional()
+    .openapi({ description: 'Comma-separated severities' }),
   openedFrom: IsoDate.optional(),
   openedTo: IsoDate.optional(),
 }).strict();
@@ -125,7 +137,9 @@ export const CaseStep = z
     escalated: z.boolean(),
     outcomeReason: z.string().nullable(),
     decidedAt: IsoDate.nullable(),
-    rule: z.object({ region: z.string(), regionVersion: z.number().int(), slaHours: z.number(), onExpiry: z.string() }).passthrough(),
+    rule: z
+      .object({ region: z.string(), regionVersion: z.number().int(), slaHours: z.number(), onExpiry: z.string() })
+      .passthrough(),
   })
   .openapi('CaseStep');
 
@@ -144,7 +158,9 @@ export const CaseDetail = CaseListItem.extend({
       triggeredAt: IsoDate,
     }),
   ),
-  notes: z.array(z.object({ id: Uuid, author: z.string(), kind: z.enum(['comment', 'system']), body: z.string(), createdAt: IsoDate })),
+  notes: z.array(
+    z.object({ id: Uuid, author: z.string(), kind: z.enum(['comment', 'system']), body: z.string(), createdAt: IsoDate }),
+  ),
   steps: z.array(CaseStep),
   notices: z.array(CaseNotice),
   history: z.array(z.object({ id: Uuid, type: z.string(), actor: z.string(), details: z.record(z.unknown()), at: IsoDate })),
@@ -191,7 +207,15 @@ export const StepDecisionResult = z
     requirements: z.array(Requirement),
     progress: z.array(Progress),
     outstanding: z.array(z.enum(STAKEHOLDERS)),
-    decisions: z.array(z.object({ approver: z.string(), stakeholder: z.enum(STAKEHOLDERS), decision: z.enum(DECISIONS), comment: z.string(), at: IsoDate })),
+    decisions: z.array(
+      z.object({
+        approver: z.string(),
+        stakeholder: z.enum(STAKEHOLDERS),
+        decision: z.enum(DECISIONS),
+        comment: z.string(),
+        at: IsoDate,
+      }),
+    ),
     requestedBy: z.string(),
     requestedAt: IsoDate,
     dueAt: IsoDate,
@@ -246,7 +270,9 @@ async function withDeadline<T>(deps: AppDeps, fn: () => Promise<T>): Promise<T> 
   try {
     return await deps.temporal.withDeadline(Date.now() + deps.config.cases.updateDeadlineMs, fn);
   } catch (err) {
-    if (isGrpcDeadlineError(err)) throw new HttpError(ErrorType.Timeout, 'The case workflow did not answer in time; retry the command');
+    if (isGrpcDeadlineError(err) || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      throw new HttpError(ErrorType.Timeout, 'The case workflow did not answer in time; retry the command');
+    }
     throw err;
   }
 }
@@ -279,7 +305,12 @@ function assertOpen(row: { status: string }) {
 type AnyCtx = HandlerContext<unknown, unknown, unknown>;
 
 /** Audit a command that a workflow refused (rejected Updates leave no trace in Temporal history). */
-async function auditRefused(ctx: AnyCtx, action: string, target: { caseId: string; region: string; stepId?: string }, reason: string) {
+async function auditRefused(
+  ctx: AnyCtx,
+  action: string,
+  target: { caseId: string; region: string; stepId?: string },
+  reason: string,
+) {
   await appendAudit(ctx.deps.db, {
     ...ctx.actor,
     action,
@@ -300,7 +331,8 @@ async function caseUpdate<T>(ctx: AnyCtx, action: string, row: { id: string; reg
   } catch (err) {
     const refusal = updateRefusal(err);
     if (refusal) await auditRefused(ctx, action, { caseId: row.id, region: row.region }, refusal.reason ?? refusal.type);
-    if (err instanceof WorkflowNotFoundError) throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
+    if (err instanceof WorkflowNotFoundError)
+      throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
     throw err;
   }
 }
@@ -337,7 +369,8 @@ export const caseRoutes = [
         audit: actor,
       });
       if (outcome.kind === 'not_found') throw notFound('Alert');
-      if (outcome.kind === 'dismissed') throw new HttpError(ErrorType.Conflict, 'The alert was dismissed; it cannot be confirmed', { reason: 'alert_dismissed' });
+      if (outcome.kind === 'dismissed')
+        throw new HttpError(ErrorType.Conflict, 'The alert was dismissed; it cannot be confirmed', { reason: 'alert_dismissed' });
       const c = outcome.caseRow;
       if (!outcome.caseClosed) {
         const who = actorOf(principal, requestId);
@@ -352,31 +385,31 @@ export const caseRoutes = [
         };
         try {
           // Whoever comes first starts the workflow; every confirm delivers its alert (idempotent by id).
-          await deps.temporal.workflow.signalWithStart<typeof caseWorkflow, [import('../../workflows/definitions').AttachAlertInput]>(
-            'caseWorkflow',
-            {
-              workflowId: workflowIds.case(c.id),
-              taskQueue: deps.taskQueue,
-              args: [input],
-              signal: attachAlertSignal,
-              signalArgs: [
-                {
-                  alertId: outcome.alert.id,
-                  severity: outcome.alert.severity,
-                  comment: body.comment,
-                  noteId: uuidFromKey(`confirm-note:${outcome.alert.id}`),
-                  actor: who,
-                  at: new Date().toISOString(),
-                },
-              ],
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-              typedSearchAttributes: [
-                { key: WardenCaseId, value: c.id },
-                { key: WardenRegion, value: c.region },
-                { key: WardenStatus, value: 'open' },
-              ],
-            },
-          );
+          await deps.temporal.workflow.signalWithStart<
+            typeof caseWorkflow,
+            [import('../../workflows/definitions').AttachAlertInput]
+          >('caseWorkflow', {
+            workflowId: workflowIds.case(c.id),
+            taskQueue: deps.taskQueue,
+            args: [input],
+            signal: attachAlertSignal,
+            signalArgs: [
+              {
+                alertId: outcome.alert.id,
+                severity: outcome.alert.severity,
+                comment: body.comment,
+                noteId: uuidFromKey(`confirm-note:${outcome.alert.id}`),
+                actor: who,
+                at: new Date().toISOString(),
+              },
+            ],
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            typedSearchAttributes: [
+              { key: WardenCaseId, value: c.id },
+              { key: WardenRegion, value: c.region },
+              { key: WardenStatus, value: 'open' },
+            ],
+          });
         } catch (err) {
           // The case closed after this alert joined it: closing resolved the alert in Postgres.
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -399,7 +432,7 @@ export const caseRoutes = [
     category: 'cases',
     query: CaseListQuery,
     responses: { 200: { description: 'A page of cases', schema: pageSchema(CaseListItem) } },
-    async handler({ deps, principal, query }) {
+    async handler({ deps, principal, query, requestId }) {
       const after = decodeCursor(query.cursor, KeysetCursor);
       const rows = await listCases(deps.db, {
         filters: {
@@ -414,7 +447,18 @@ export const caseRoutes = [
         limit: query.limit,
         after,
       });
-      const items = rows.map(({ createdAt, updatedAt, ...r }) => ({ ...r, openedAt: iso(createdAt), updatedAt: iso(updatedAt) }));
+      const refs = await subjectRefs(
+        deps,
+        principal,
+        rows.slice(0, query.limit).map((r) => ({ id: r.subjectId, pseudonym: r.pseudonym, region: r.region })),
+        requestId,
+      );
+      const items = rows.map(({ createdAt, updatedAt, ...r }) => ({
+        ...r,
+        subject: refs.get(r.subjectId) ?? { id: r.subjectId, pseudonym: r.pseudonym },
+        openedAt: iso(createdAt),
+        updatedAt: iso(updatedAt),
+      }));
       return { body: page(items, query.limit, (r) => [r.openedAt, r.id]) };
     },
   }),
@@ -429,9 +473,15 @@ export const caseRoutes = [
     category: 'cases',
     params: CaseParams,
     responses: { 200: { description: 'The case', schema: CaseDetail } },
-    async handler({ deps, principal, params, actor }) {
+    async handler({ deps, principal, params, actor, requestId }) {
       const d = await getCaseDetail(deps.db, params.id);
       if (!d || !inRegion(principal, d.case.region)) throw notFound('Case');
+      const refs = await subjectRefs(
+        deps,
+        principal,
+        [{ id: d.case.subjectId, pseudonym: d.case.pseudonym, region: d.case.region }],
+        requestId,
+      );
       await appendAudit(deps.db, {
         ...actor,
         action: 'case.read',
@@ -445,6 +495,7 @@ export const caseRoutes = [
       return {
         body: {
           ...c,
+          subject: refs.get(c.subjectId) ?? { id: c.subjectId, pseudonym: c.pseudonym },
           openedAt: iso(createdAt),
           updatedAt: iso(updatedAt),
           resolvedAt: isoOrNull(resolvedAt),
@@ -491,7 +542,10 @@ export const caseRoutes = [
     category: 'cases',
     params: CaseParams,
     body: AssignCaseInput,
-    responses: { 200: { description: 'The case after the change', schema: CaseSummary }, 409: { description: 'The case is closed' } },
+    responses: {
+      200: { description: 'The case after the change', schema: CaseSummary },
+      409: { description: 'The case is closed' },
+    },
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId } = ctx;
       const row = await caseInScope(ctx, params.id);
@@ -536,7 +590,10 @@ export const caseRoutes = [
       const noteId = key ? uuidFromKey(`note:${row.id}:${principal.sub}:${key}`) : randomUUID();
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
       const result = await caseUpdate(ctx as AnyCtx, 'case.note', row, () =>
-        handle.executeUpdate(addNoteUpdate, { updateId: `note-${noteId}`, args: [{ noteId, body: body.body, actor: actorOf(principal, requestId) }] }),
+        handle.executeUpdate(addNoteUpdate, {
+          updateId: `note-${noteId}`,
+          args: [{ noteId, body: body.body, actor: actorOf(principal, requestId) }],
+        }),
       );
       await appendAudit(deps.db, {
         ...actor,
@@ -656,7 +713,10 @@ export const caseRoutes = [
       const target = { caseId: row.id, region: row.region, stepId: step.id };
       if (step.status !== 'pending') {
         await auditRefused(ctx as AnyCtx, 'step.decide', target, 'step_closed');
-        throw new HttpError(ErrorType.Conflict, `The step is already ${step.status}`, { reason: 'step_closed', status: step.status });
+        throw new HttpError(ErrorType.Conflict, `The step is already ${step.status}`, {
+          reason: 'step_closed',
+          status: step.status,
+        });
       }
       const eligible = checkApprover(principal, {
         rule: step.rule,
