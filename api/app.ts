@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health';
 import { historyRoutes } from './routes/history';
 import { identityRoutes } from './routes/identity';
 import { noticeTemplateRoutes } from './routes/notice-templates';
+import { devRoutes } from './routes/dev';
 import { policyRoutes } from './routes/policies';
 import { regionRoutes } from './routes/regions';
 import { settingsRoutes } from './routes/settings';
@@ -127,7 +128,9 @@ export function createApp(deps: AppDeps): App {
       handler: () => ({ body: contract.document }),
     }),
   ];
-  mountRoutes(router, registry, [...allRoutes(), ...contractRoutes] as RouteSpec[], deps);
+  // Development-only routes exist only on development defaults (never with WARDEN_ENV=production).
+  const devOnly = deps.config.isDevelopmentDefaults ? devRoutes : [];
+  mountRoutes(router, registry, [...allRoutes(), ...devOnly, ...contractRoutes] as RouteSpec[], deps);
   registry.registerPath({
     method: 'get',
     path: '/docs',

@@ -14,6 +14,7 @@ import { appendAudit, type AuditCategory, type AuditEntry } from '../db/audit';
 import { hasPermission, PERMISSIONS, type Permission, type Principal } from '../domain/authz';
 import { ErrorType } from '../domain/errors';
 import type { Config } from '../infra/config';
+import type { SmtpSink } from '../infra/smtp';
 import { HttpError } from './errors';
 import { CODEC_COOKIE } from './codec-cookie';
 import type { Authenticator } from './middleware/auth';
@@ -30,6 +31,8 @@ export interface AppDeps {
   authenticator: Authenticator;
   /** Extra readiness probes (name → check); Postgres and Temporal are always checked. */
   ready?: Record<string, () => Promise<void>>;
+  /** The development SMTP sink (`npm start` without SMTP_URL): what `GET /v1/dev/outbox` shows. */
+  devMail?: Pick<SmtpSink, 'messages'>;
 }
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -32,6 +32,7 @@ export const PERMISSIONS = {
   'cases:resolve': ['investigator'],
   'notice_templates:read': ['admin', 'investigator'],
   'notice_templates:write': ['admin', 'investigator'],
+  'dev:outbox': ['admin'],
   'approvals:inbox': ['approver'],
   'approvals:decide': ['approver'],
   'audit:read': ['auditor'],

@@ -90,7 +90,12 @@ export const EnvSchema = z.object({
   VAULT_KEYS: keyRing.default(DEV_VAULT_KEY),
   PSEUDONYM_KEY: z.string().min(16).default(DEV_PSEUDONYM_KEY),
 
-  SMTP_URL: z.string().optional(),
+  /** Where notices are sent: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465. */
+  SMTP_URL: z
+    .string()
+    .url('expected a URL such as smtp://user:password@mail.example.org:587')
+    .refine((u) => /^smtps?:\/\//i.test(u), 'expected an smtp:// or smtps:// URL')
+    .optional(),
   /** Origins (the Temporal Web UI) allowed to call the codec endpoint with credentials. */
   CODEC_CORS_ORIGINS: z
     .string()

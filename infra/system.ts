@@ -15,6 +15,7 @@ import { createDatabase, type Database } from '../db';
 import { migrateDatabase } from '../db/migrate';
 import type { Config } from './config';
 import { ensureTemporalCli, startEmbeddedPostgres, startTemporalDevServer } from './dev-services';
+import { startSmtpSink, type SmtpSink } from './smtp';
 import { connectClient, createWorker, ensureSearchAttributes, installRuntime } from './temporal';
 
 type Stop = () => Promise<void>;
@@ -123,6 +124,7 @@ export async function startApi(opts: {
   life: Lifecycle;
   taskQueue?: string;
   listen?: boolean;
+  devMail?: SmtpSink;
 }): Promise<{ app: App; server?: Server; url?: string }> {
   const authenticator = await createAuthenticator(opts.config);
   const app = createApp({
@@ -132,6 +134,7 @@ export async function startApi(opts: {
     taskQueue: opts.taskQueue ?? opts.config.temporal.taskQueue,
     logger: opts.logger,
     authenticator,
+    devMail: opts.devMail,
   });
   if (opts.listen === false) return { app };
   const server = await new Promise<Server>((resolve, reject) => {
@@ -149,6 +152,18 @@ export async function startApi(opts: {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.config.http.port;
   return { app, server, url: `http://${opts.config.http.host}:${port}` };
+}
+
+/**
+ * The development SMTP sink: started when no SMTP_URL is configured on development defaults, so
+ * notices sent by `npm start` are captured in the process (`GET /v1/dev/outbox`) and never leave it.
+ */
+export async function startDevMailSink(config: Config, life: Lifecycle, logger: Logger): Promise<SmtpSink | null> {
+  if (config.smtpUrl || !config.isDevelopmentDefaults) return null;
+  const sink = await startSmtpSink({ logger: logger.child({ component: 'smtp-sink' }) });
+  life.add('smtp-sink', sink.stop);
+  logger.info({ url: sink.url }, 'development SMTP sink started; captured mail: GET /v1/dev/outbox');
+  return sink;
 }
 
 export async function openClient(

@@ -6,7 +6,7 @@
 import { mintDevToken, type Claims } from '../api/middleware/auth';
 import { runProcess } from '../infra/process';
 import { ensureAuditCheckpointSchedule } from '../infra/schedules';
-import { openClient, openDatabase, startApi, startEmbedded, startWorker } from '../infra/system';
+import { openClient, openDatabase, startApi, startDevMailSink, startEmbedded, startWorker } from '../infra/system';
 
 const DEV_PRINCIPALS: Claims[] = [
   { sub: 'admin', roles: ['admin'], regions: ['*'], languages: ['en'] },
@@ -26,9 +26,11 @@ await runProcess('start', async ({ config, logger, life }) => {
   });
   const database = await openDatabase(config, databaseUrl, life, true);
   const { client } = await openClient(config, temporalAddress, life, logger);
-  await startWorker({ config, database, address: temporalAddress, logger, life });
+  // No SMTP_URL on development defaults: notices go to an SMTP sink in this process.
+  const devMail = await startDevMailSink(config, life, logger);
+  await startWorker({ config: devMail ? { ...config, smtpUrl: devMail.url } : config, database, address: temporalAddress, logger, life });
   await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
-  const { url } = await startApi({ config, database, client, logger, life });
+  const { url } = await startApi({ config, database, client, logger, life, devMail: devMail ?? undefined });
 
   const lines = [
     '',
@@ -37,6 +39,7 @@ await runProcess('start', async ({ config, logger, life }) => {
     `  API docs      ${url ?? apiBase}/docs`,
     `  Temporal UI   ${temporalUi ?? '(external Temporal: ' + temporalAddress + ')'}`,
     `  Data          ${config.dataDir}`,
+    `  SMTP          ${devMail ? devMail.url + ' (development sink; captured mail: GET /v1/dev/outbox as admin)' : config.smtpUrl ? 'SMTP_URL' : '(none)'}`,
     '',
     'Development tokens (valid 12 h; mint more with `npm run token -- --sub … --roles …`):',
   ];

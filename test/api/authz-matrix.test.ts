@@ -47,6 +47,7 @@ const EXPECTED: Record<string, Role[] | 'public'> = {
   'GET /v1/notice-templates': ['admin', 'investigator'],
   'GET /v1/notice-templates/{id}': ['admin', 'investigator'],
   'PUT /v1/notice-templates/{id}': ['admin', 'investigator'],
+  'GET /v1/dev/outbox': ['admin'],
   'GET /v1/audit': ['auditor'],
   'GET /v1/audit/verify': ['auditor'],
   'GET /v1/audit/export': ['auditor'],
