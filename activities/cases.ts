@@ -161,13 +161,31 @@ export function createCaseActivities(deps: { db: Db }) {
         if (p.notes?.length) {
           await tx
             .insert(caseNotes)
-            .values(p.notes.map((n) => ({ id: n.id, caseId: p.caseId, author: n.author, kind: n.kind, body: n.body, createdAt: new Date(n.at) })))
+            .values(
+              p.notes.map((n) => ({
+                id: n.id,
+                caseId: p.caseId,
+                author: n.author,
+                kind: n.kind,
+                body: n.body,
+                createdAt: new Date(n.at),
+              })),
+            )
             .onConflictDoNothing();
         }
         if (p.events?.length) {
           await tx
             .insert(caseEvents)
-            .values(p.events.map((e) => ({ id: e.id, caseId: p.caseId, type: e.type, actor: e.actor, details: e.details, at: new Date(e.at) })))
+            .values(
+              p.events.map((e) => ({
+                id: e.id,
+                caseId: p.caseId,
+                type: e.type,
+                actor: e.actor,
+                details: e.details,
+                at: new Date(e.at),
+              })),
+            )
             .onConflictDoNothing();
         }
         if (p.resolveAlerts) {
@@ -245,4 +263,3 @@ export function createCaseActivities(deps: { db: Db }) {
     },
   };
 }
-

@@ -20,7 +20,11 @@ const log = (m: string) => process.stdout.write(`${m}\n`);
 const analyst = { sub: 'analyst-1', roles: ['analyst' as const] };
 const investigator = { sub: 'investigator-1', roles: ['investigator' as const] };
 const admin = { sub: 'admin-1', roles: ['admin' as const] };
-const approver = (sub: string, stakeholder: 'legal' | 'hr' | 'privacy' | 'compliance') => ({ sub, roles: ['approver' as const], stakeholder });
+const approver = (sub: string, stakeholder: 'legal' | 'hr' | 'privacy' | 'compliance') => ({
+  sub,
+  roles: ['approver' as const],
+  stakeholder,
+});
 
 async function main() {
   // 1 h of SLA lasts 3 s: the SLA scenarios expire quickly, the 48–72 h default rules last minutes.
@@ -34,16 +38,26 @@ async function main() {
     };
     const openCase = async (region: string, n = 1) => {
       const { alerts } = await subjectWithAlerts(sys.database.db, sys.config, region, n);
-      const first = ok(await call('POST', `/v1/alerts/${alerts[0]!.id}/confirm`, await as(analyst), { comment: 'Confirmed' })) as { caseId: string };
-      for (const a of alerts.slice(1)) ok(await call('POST', `/v1/alerts/${a.id}/confirm`, await as(analyst), { comment: 'Another alert' }));
+      const first = ok(
+        await call('POST', `/v1/alerts/${alerts[0]!.id}/confirm`, await as(analyst), { comment: 'Confirmed' }),
+      ) as { caseId: string };
+      for (const a of alerts.slice(1))
+        ok(await call('POST', `/v1/alerts/${a.id}/confirm`, await as(analyst), { comment: 'Another alert' }));
       return first.caseId;
     };
     const step = async (caseId: string, kind: string) =>
-      (ok(await call('POST', `/v1/cases/${caseId}/steps`, await as(investigator), { kind, reason: `${kind} needed` })) as { stepId: string }).stepId;
+      (
+        ok(await call('POST', `/v1/cases/${caseId}/steps`, await as(investigator), { kind, reason: `${kind} needed` })) as {
+          stepId: string;
+        }
+      ).stepId;
     const decide = async (caseId: string, stepId: string, who: ReturnType<typeof approver>, decision = 'approve') =>
       ok(await call('POST', `/v1/cases/${caseId}/steps/${stepId}/decision`, await as(who), { decision, comment: 'Decided' }));
     const waitClosed = async (workflowId: string) => sys.client.workflow.getHandle(workflowId).result();
-    const waitCase = async (caseId: string, pred: (c: { status: string; history: Array<{ type: string; details: Record<string, unknown> }> }) => boolean) => {
+    const waitCase = async (
+      caseId: string,
+      pred: (c: { status: string; history: Array<{ type: string; details: Record<string, unknown> }> }) => boolean,
+    ) => {
       for (let i = 0; i < 200; i++) {
         const c = ok(await call('GET', `/v1/cases/${caseId}`, await as(investigator))) as never;
         if (pred(c)) return;
@@ -61,8 +75,22 @@ async function main() {
         ...DEFAULT_REGIONS.us,
         name: 'SLA region',
         approvalRules: {
-          escalate_investigation: { require: [{ stakeholder: 'legal', count: 1 }, { stakeholder: 'privacy', count: 1 }], slaHours: 1, remindAtPercent: [30, 60], onExpiry: 'reject' },
-          escalate_hr_action: { require: [{ stakeholder: 'legal', count: 1 }], slaHours: 1, remindAtPercent: [], onExpiry: 'escalate', escalateTo: 'compliance' },
+          escalate_investigation: {
+            require: [
+              { stakeholder: 'legal', count: 1 },
+              { stakeholder: 'privacy', count: 1 },
+            ],
+            slaHours: 1,
+            remindAtPercent: [30, 60],
+            onExpiry: 'reject',
+          },
+          escalate_hr_action: {
+            require: [{ stakeholder: 'legal', count: 1 }],
+            slaHours: 1,
+            remindAtPercent: [],
+            onExpiry: 'escalate',
+            escalateTo: 'compliance',
+          },
         },
       }),
     );
@@ -85,7 +113,12 @@ async function main() {
       await decide(caseId, s3, legal);
       await decide(caseId, s3, hr);
       await waitCase(caseId, (c) => c.history.some((h) => h.type === 'step_approved' && h.details.stepId === s3));
-      ok(await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'confirmed_violation', actionTaken: 'Terminated' }));
+      ok(
+        await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), {
+          outcome: 'confirmed_violation',
+          actionTaken: 'Terminated',
+        }),
+      );
       await waitClosed(workflowIds.case(caseId));
       scenarios['eu-lifecycle'] = [workflowIds.case(caseId), ...[s1, s2, s3].map((s) => workflowIds.step(caseId, s))];
     }
@@ -115,7 +148,9 @@ async function main() {
       await decide(caseId, s2, legal);
       await decide(caseId, s2, compliance);
       await waitCase(caseId, (c) => c.status === 'hr_action');
-      ok(await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'benign', actionTaken: 'Coached' }));
+      ok(
+        await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'benign', actionTaken: 'Coached' }),
+      );
       await waitClosed(workflowIds.case(caseId));
       scenarios['sla-expiry-escalation'] = [workflowIds.case(caseId), workflowIds.step(caseId, s1), workflowIds.step(caseId, s2)];
     }
@@ -126,7 +161,8 @@ async function main() {
       const caseId = await openCase('eu');
       const s1 = await step(caseId, 'escalate_investigation');
       await decide(caseId, s1, legal);
-      for (let i = 0; i < 25; i++) ok(await call('POST', `/v1/cases/${caseId}/notes`, await as(investigator), { body: `note ${i}` }));
+      for (let i = 0; i < 25; i++)
+        ok(await call('POST', `/v1/cases/${caseId}/notes`, await as(investigator), { body: `note ${i}` }));
       await decide(caseId, s1, privacy);
       await waitCase(caseId, (c) => c.status === 'under_investigation');
       ok(await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'benign', actionTaken: 'None' }));

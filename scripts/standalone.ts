@@ -94,7 +94,14 @@ export async function startStandalone(
       await running;
     });
 
-    const app = createApp({ config, db: database.db, temporal: client, taskQueue, logger, authenticator: await createAuthenticator(config) });
+    const app = createApp({
+      config,
+      db: database.db,
+      temporal: client,
+      taskQueue,
+      logger,
+      authenticator: await createAuthenticator(config),
+    });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = app.app.listen(httpPort, '127.0.0.1', () => resolve(s));
       s.once('error', reject);
@@ -114,7 +121,8 @@ export async function startStandalone(
       taskQueue,
       url: `http://127.0.0.1:${httpPort}`,
       temporalAddress: temporal.address,
-      auth: async (claims) => `Bearer ${await mintDevToken(config.auth.devSecret, { regions: ['*'], languages: ['en'], ...claims })}`,
+      auth: async (claims) =>
+        `Bearer ${await mintDevToken(config.auth.devSecret, { regions: ['*'], languages: ['en'], ...claims })}`,
       close,
     };
   } catch (err) {
@@ -127,7 +135,12 @@ export async function startStandalone(
 export function apiClient(base: string) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const url = new URL(base);
-  return function call<T = any>(method: string, p: string, authorization: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return function call<T = unknown>(
+    method: string,
+    p: string,
+    authorization: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> {
     const payload = body !== undefined ? JSON.stringify(body) : undefined;
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -139,7 +152,9 @@ export function apiClient(base: string) {
           path: p,
           headers: {
             authorization,
-            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+            ...(payload !== undefined
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+              : {}),
           },
         },
         (res) => {

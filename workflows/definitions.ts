@@ -69,8 +69,7 @@ export interface ArchiveHistoryInput {
 }
 
 export type ArchiveHistoryResult =
-  | { status: 'archived'; runs: number; events: number; deferred: string[] }
-  | { status: 'deferred'; archiverWorkflowId: string };
+  { status: 'archived'; runs: number; events: number; deferred: string[] } | { status: 'deferred'; archiverWorkflowId: string };
 
 // ---------------------------------------------------------------------------------------------
 // Cases and approval steps

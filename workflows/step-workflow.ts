@@ -17,7 +17,15 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StepState } from '../activities/cases';
-import { checkApprover, escalateRequirements, reminderOffsets, tally, type DecisionRecord, type Requirement, type StepStatus } from '../domain/cases';
+import {
+  checkApprover,
+  escalateRequirements,
+  reminderOffsets,
+  tally,
+  type DecisionRecord,
+  type Requirement,
+  type StepStatus,
+} from '../domain/cases';
 import { ErrorType } from '../domain/errors';
 import {
   cancelStepSignal,
@@ -120,7 +128,12 @@ export async function stepWorkflow(input: StepWorkflowInput): Promise<StepView> 
           decisions: state.decisions,
         });
         if (!e.ok) {
-          throw ApplicationFailure.create({ type: ErrorType.Forbidden, message: e.message, details: [{ reason: e.reason }], nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: ErrorType.Forbidden,
+            message: e.message,
+            details: [{ reason: e.reason }],
+            nonRetryable: true,
+          });
         }
       },
     },
@@ -135,7 +148,11 @@ export async function stepWorkflow(input: StepWorkflowInput): Promise<StepView> 
   });
 
   const pending = () => state.status === 'pending';
-  const remind = async (kind: 'reminder' | 'escalation', index: number, stakeholders = tally(state.requirements, state.decisions).outstanding) =>
+  const remind = async (
+    kind: 'reminder' | 'escalation',
+    index: number,
+    stakeholders = tally(state.requirements, state.decisions).outstanding,
+  ) =>
     recordReminders({
       stepId: input.stepId,
       caseId: input.caseId,

@@ -45,6 +45,7 @@ import {
   WardenStatus,
   workflowIds,
   type Actor,
+  type AttachAlertInput,
   type CaseWorkflowInput,
 } from '../../workflows/definitions';
 import type { caseWorkflow } from '../../workflows/case-workflow';
@@ -385,10 +386,7 @@ export const caseRoutes = [
         };
         try {
           // Whoever comes first starts the workflow; every confirm delivers its alert (idempotent by id).
-          await deps.temporal.workflow.signalWithStart<
-            typeof caseWorkflow,
-            [import('../../workflows/definitions').AttachAlertInput]
-          >('caseWorkflow', {
+          await deps.temporal.workflow.signalWithStart<typeof caseWorkflow, [AttachAlertInput]>('caseWorkflow', {
             workflowId: workflowIds.case(c.id),
             taskQueue: deps.taskQueue,
             args: [input],

@@ -3,7 +3,22 @@
  * one write the API makes to `cases`, because "at most one active case per subject" is a Postgres
  * invariant that must hold atomically with the alert's confirmation.
  */
-import { and, arrayContains, arrayOverlaps, asc, desc, eq, gte, inArray, lt, lte, ne, notExists, or, sql, type SQL } from 'drizzle-orm';
+import {
+  and,
+  arrayContains,
+  arrayOverlaps,
+  asc,
+  desc,
+  eq,
+  gte,
+  inArray,
+  lte,
+  ne,
+  notExists,
+  or,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import { appendAudit, type AuditEntry } from '../audit';
 import type { DbOrTx, Db } from '../index';
 import { alerts, caseEvents, caseNotes, cases, stepDecisions, steps, subjects, type CaseRow, type StepRow } from '../schema';
@@ -33,12 +48,25 @@ export type ConfirmOutcome =
  */
 export async function confirmAlertIntoCase(
   db: Db,
-  opts: { alertId: string; scope: string[] | null; newCaseId: string; actor: string; audit: Omit<AuditEntry, 'action' | 'category' | 'outcome'> },
+  opts: {
+    alertId: string;
+    scope: string[] | null;
+    newCaseId: string;
+    actor: string;
+    audit: Omit<AuditEntry, 'action' | 'category' | 'outcome'>;
+  },
 ): Promise<ConfirmOutcome> {
   for (let attempt = 0; ; attempt++) {
     const result = await db.transaction(async (tx): Promise<ConfirmOutcome | 'retry'> => {
       const [alert] = await tx
-        .select({ id: alerts.id, subjectId: alerts.subjectId, region: alerts.region, status: alerts.status, severity: alerts.severity, caseId: alerts.caseId })
+        .select({
+          id: alerts.id,
+          subjectId: alerts.subjectId,
+          region: alerts.region,
+          status: alerts.status,
+          severity: alerts.severity,
+          caseId: alerts.caseId,
+        })
         .from(alerts)
         .where(eq(alerts.id, opts.alertId))
         .for('update');
@@ -48,7 +76,15 @@ export async function confirmAlertIntoCase(
       if ((alert.status === 'confirmed' || alert.status === 'resolved') && alert.caseId) {
         const [row] = await tx.select().from(cases).where(eq(cases.id, alert.caseId));
         if (!row) return { kind: 'not_found' };
-        return { kind: 'confirmed', caseId: row.id, created: false, repeated: true, caseClosed: row.status === 'closed', alert: alertInfo, caseRow: row };
+        return {
+          kind: 'confirmed',
+          caseId: row.id,
+          created: false,
+          repeated: true,
+          caseClosed: row.status === 'closed',
+          alert: alertInfo,
+          caseRow: row,
+        };
       }
       const now = new Date();
       const inserted = await tx
@@ -134,7 +170,8 @@ export function listCases(
   if (opts.scope !== null) where.push(inArray(cases.region, opts.scope.length ? opts.scope : ['']));
   if (f.region) where.push(eq(cases.region, f.region));
   if (f.status?.length) where.push(f.status.length === 1 ? eq(cases.status, f.status[0]!) : inArray(cases.status, f.status));
-  if (f.severity?.length) where.push(f.severity.length === 1 ? eq(cases.severity, f.severity[0]!) : inArray(cases.severity, f.severity));
+  if (f.severity?.length)
+    where.push(f.severity.length === 1 ? eq(cases.severity, f.severity[0]!) : inArray(cases.severity, f.severity));
   if (f.owner) where.push(eq(cases.owner, f.owner));
   if (f.openedFrom) where.push(gte(cases.createdAt, f.openedFrom));
   if (f.openedTo) where.push(lte(cases.createdAt, f.openedTo));
@@ -154,11 +191,20 @@ export function listCases(
 }
 
 export type StepWithDecisions = StepRow & {
-  decisions: Array<{ approver: string; stakeholder: Stakeholder; decision: 'approve' | 'reject'; comment: string; decidedAt: Date }>;
+  decisions: Array<{
+    approver: string;
+    stakeholder: Stakeholder;
+    decision: 'approve' | 'reject';
+    comment: string;
+    decidedAt: Date;
+  }>;
 };
 
 export async function getStep(db: DbOrTx, caseId: string, stepId: string): Promise<StepWithDecisions | null> {
-  const [row] = await db.select().from(steps).where(and(eq(steps.id, stepId), eq(steps.caseId, caseId)));
+  const [row] = await db
+    .select()
+    .from(steps)
+    .where(and(eq(steps.id, stepId), eq(steps.caseId, caseId)));
   if (!row) return null;
   const decisions = await db
     .select({
@@ -177,7 +223,13 @@ export async function getStep(db: DbOrTx, caseId: string, stepId: string): Promi
 /** Everything the case page shows: the case, its alerts, notes, steps with decisions, history. */
 export async function getCaseDetail(db: DbOrTx, caseId: string) {
   const [row] = await db
-    .select({ ...caseListColumns, actionTaken: cases.actionTaken, resolvedBy: cases.resolvedBy, resolvedAt: cases.resolvedAt, version: cases.version })
+    .select({
+      ...caseListColumns,
+      actionTaken: cases.actionTaken,
+      resolvedBy: cases.resolvedBy,
+      resolvedAt: cases.resolvedAt,
+      version: cases.version,
+    })
     .from(cases)
     .innerJoin(subjects, eq(subjects.id, cases.subjectId))
     .where(eq(cases.id, caseId));

@@ -20,7 +20,10 @@ const CaseList = pageSchema(CaseListItem);
 
 describe('an EU case through its whole lifecycle over HTTP', () => {
   it('confirm → owner → notes → investigation (Legal + Privacy) → HR action (HR + Legal + Privacy) → confirmed violation (Legal + HR) → closed', async () => {
-    const { subject, alerts: [alert] } = await subjectWithAlerts(sys.db, sys.config, 'eu', 1, 'high');
+    const {
+      subject,
+      alerts: [alert],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu', 1, 'high');
 
     // Analyst confirms: a new case, running workflow, listed at once.
     const confirmed = await drive.confirm(alert!.id, 'USB copies two days after resignation');
@@ -39,7 +42,11 @@ describe('an EU case through its whole lifecycle over HTTP', () => {
     let c = await drive.readUntil(caseId, (x) => x.notes.length >= 1 && x.alertCount === 1);
     expect(c.subjectId).toBe(subject.id);
     expect(c.pseudonym).toBe(subject.pseudonym);
-    expect(c.notes[0]).toMatchObject({ author: people.analyst.sub, kind: 'comment', body: 'USB copies two days after resignation' });
+    expect(c.notes[0]).toMatchObject({
+      author: people.analyst.sub,
+      kind: 'comment',
+      body: 'USB copies two days after resignation',
+    });
     expect(c.alerts).toEqual([expect.objectContaining({ id: alert!.id, status: 'confirmed' })]);
     expect(c.severity).toBe('high');
     expect(c.status).toBe('open');
@@ -123,13 +130,33 @@ describe('an EU case through its whole lifecycle over HTTP', () => {
       resolvedBy: people.investigator.sub,
     });
     expect(c.alerts.every((a) => a.status === 'resolved')).toBe(true);
-    expect(c.history.map((h) => h.type)).toEqual(expect.arrayContaining(['alert_attached', 'owner_assigned', 'note_added', 'step_requested', 'step_approved', 'stage_changed', 'case_closed']));
+    expect(c.history.map((h) => h.type)).toEqual(
+      expect.arrayContaining([
+        'alert_attached',
+        'owner_assigned',
+        'note_added',
+        'step_requested',
+        'step_approved',
+        'stage_changed',
+        'case_closed',
+      ]),
+    );
     const result = await sys.client.workflow.getHandle(workflowIds.case(caseId)).result();
     expect(result).toMatchObject({ caseId, status: 'closed' });
 
     // Every command is in the audit log.
     const actions = (await sys.db.select().from(auditLog).where(eq(auditLog.region, 'eu'))).map((a) => a.action);
-    expect(actions).toEqual(expect.arrayContaining(['alert.confirm', 'case.assign', 'case.note', 'case.step.request', 'step.decide', 'case.resolve', 'case.read']));
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'alert.confirm',
+        'case.assign',
+        'case.note',
+        'case.step.request',
+        'step.decide',
+        'case.resolve',
+        'case.read',
+      ]),
+    );
 
     // A closed case takes no more commands.
     expect((await drive.requestStep(caseId, 'escalate_investigation')).status).toBe(409);
@@ -168,7 +195,9 @@ describe('a US case: different stakeholders', () => {
 
 describe('confirming alerts', () => {
   it('confirming twice is idempotent: same case, one note, one alert', async () => {
-    const { alerts: [a] } = await subjectWithAlerts(sys.db, sys.config, 'eu');
+    const {
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu');
     const first = ConfirmAlertResult.parse((await drive.confirm(a!.id, 'first')).body);
     const again = await drive.confirm(a!.id, 'first');
     expect(again.status).toBe(200);
@@ -182,7 +211,10 @@ describe('confirming alerts', () => {
   });
 
   it('a later alert of the same subject joins the active case; a dismissed alert cannot be confirmed', async () => {
-    const { subject, alerts: [a] } = await subjectWithAlerts(sys.db, sys.config, 'eu');
+    const {
+      subject,
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu');
     const first = ConfirmAlertResult.parse((await drive.confirm(a!.id)).body);
     const b = await createAlert(sys.db, { subjectId: subject.id, region: 'eu', severity: 'high' });
     const second = await drive.confirm(b.id, 'Second policy fired');
@@ -213,7 +245,10 @@ describe('confirming alerts', () => {
   });
 
   it('after a case closes, a new alert of the subject opens a new case', async () => {
-    const { subject, alerts: [a] } = await subjectWithAlerts(sys.db, sys.config, 'us');
+    const {
+      subject,
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'us');
     const first = ConfirmAlertResult.parse((await drive.confirm(a!.id)).body);
     expect((await drive.resolve(first.caseId, 'benign', 'False positive')).status).toBe(200);
     const b = await createAlert(sys.db, { subjectId: subject.id, region: 'us' });
@@ -237,7 +272,9 @@ describe('reading cases', () => {
       ['us', 'high'],
       ['us', 'medium'],
     ] as const) {
-      const { alerts: [a] } = await subjectWithAlerts(sys.db, sys.config, region, 1, severity);
+      const {
+        alerts: [a],
+      } = await subjectWithAlerts(sys.db, sys.config, region, 1, severity);
       made.push(ConfirmAlertResult.parse((await drive.confirm(a!.id)).body).caseId);
     }
     const since = (await sys.db.select().from(cases).where(eq(cases.id, made[0]!)))[0]!.createdAt;
@@ -279,7 +316,9 @@ describe('reading cases', () => {
   });
 
   it('a case read is audited; notes are immutable in the database', async () => {
-    const { alerts: [a] } = await subjectWithAlerts(sys.db, sys.config, 'eu');
+    const {
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu');
     const { caseId } = ConfirmAlertResult.parse((await drive.confirm(a!.id, 'immutable?')).body);
     const res = await sys.http.get(`/v1/cases/${caseId}`).set('Authorization', await sys.auth(people.auditor));
     expect(res.status).toBe(200);
@@ -289,9 +328,9 @@ describe('reading cases', () => {
       .where(and(eq(auditLog.requestId, res.headers['x-request-id']!), eq(auditLog.action, 'case.read')));
     expect(entry).toMatchObject({ actor: people.auditor.sub, targetId: caseId, outcome: 'allowed' });
     await drive.readUntil(caseId, (x) => x.notes.length === 1);
-    await expect(sys.database.pool.query('update case_notes set body = $2 where case_id = $1', [caseId, 'changed'])).rejects.toThrow(
-      /case notes are immutable: UPDATE/,
-    );
+    await expect(
+      sys.database.pool.query('update case_notes set body = $2 where case_id = $1', [caseId, 'changed']),
+    ).rejects.toThrow(/case notes are immutable: UPDATE/);
     await expect(sys.database.pool.query('delete from case_notes where case_id = $1', [caseId])).rejects.toThrow(
       /case notes are immutable: DELETE/,
     );

@@ -4,6 +4,7 @@
  * consistent with a signal-driven change).
  */
 import { expect } from 'vitest';
+import type { z } from 'zod';
 import type { Claims } from '../../api/middleware/auth';
 import { CaseDetail } from '../../api/routes/cases';
 import type { TestSystem } from './system';
@@ -41,7 +42,10 @@ export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
   const reader = defaults.reader ?? people.investigator;
   return {
     async confirm(alertId: string, comment = 'Looks like data exfiltration before departure', who: P = people.analyst) {
-      return sys.http.post(`/v1/alerts/${alertId}/confirm`).set('Authorization', await as(who)).send({ comment });
+      return sys.http
+        .post(`/v1/alerts/${alertId}/confirm`)
+        .set('Authorization', await as(who))
+        .send({ comment });
     },
     async read(caseId: string, who: P = reader) {
       const res = await sys.http.get(`/v1/cases/${caseId}`).set('Authorization', await as(who));
@@ -51,7 +55,10 @@ export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
     /** Read until `ok` holds (the read model follows signals asynchronously). */
     async readUntil(caseId: string, ok: (c: CaseDetail) => boolean, timeoutMs = 15_000) {
       const c = await waitFor(() => this.read(caseId), ok, timeoutMs);
-      expect(ok(c), `case ${caseId} did not reach the expected state: ${JSON.stringify({ status: c.status, steps: c.steps.map((s) => s.status) })}`).toBe(true);
+      expect(
+        ok(c),
+        `case ${caseId} did not reach the expected state: ${JSON.stringify({ status: c.status, steps: c.steps.map((s) => s.status) })}`,
+      ).toBe(true);
       return c;
     },
     async requestStep(caseId: string, kind: string, who: P = people.investigator, extra: Record<string, unknown> = {}) {
@@ -60,14 +67,28 @@ export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
         .set('Authorization', await as(who))
         .send({ kind, reason: `Requesting ${kind} for the investigation`, ...extra });
     },
-    async decide(caseId: string, stepId: string, who: P, decision: 'approve' | 'reject' = 'approve', comment = 'Reviewed the evidence') {
+    async decide(
+      caseId: string,
+      stepId: string,
+      who: P,
+      decision: 'approve' | 'reject' = 'approve',
+      comment = 'Reviewed the evidence',
+    ) {
       return sys.http
         .post(`/v1/cases/${caseId}/steps/${stepId}/decision`)
         .set('Authorization', await as(who))
         .send({ decision, comment });
     },
-    async resolve(caseId: string, outcome: 'benign' | 'confirmed_violation', actionTaken = 'Access revoked', who: P = people.investigator) {
-      return sys.http.post(`/v1/cases/${caseId}/resolve`).set('Authorization', await as(who)).send({ outcome, actionTaken });
+    async resolve(
+      caseId: string,
+      outcome: 'benign' | 'confirmed_violation',
+      actionTaken = 'Access revoked',
+      who: P = people.investigator,
+    ) {
+      return sys.http
+        .post(`/v1/cases/${caseId}/resolve`)
+        .set('Authorization', await as(who))
+        .send({ outcome, actionTaken });
     },
     async inbox(who: P) {
       return sys.http.get('/v1/approvals/inbox').set('Authorization', await as(who));
@@ -75,4 +96,4 @@ export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
   };
 }
 
-type CaseDetail = import('zod').infer<typeof CaseDetail>;
+type CaseDetail = z.infer<typeof CaseDetail>;

@@ -29,7 +29,11 @@ const rule: StepRuleSnapshot = {
 };
 const step = { rule, requirements: rule.require, requestedBy: 'inv-1', decisions: [] as DecisionRecord[] };
 const legal = { sub: 'legal-1', roles: ['approver'], stakeholder: 'legal' as const, regions: ['eu'], languages: ['de'] };
-const d = (approver: string, stakeholder: DecisionRecord['stakeholder'], decision: DecisionRecord['decision'] = 'approve'): DecisionRecord => ({
+const d = (
+  approver: string,
+  stakeholder: DecisionRecord['stakeholder'],
+  decision: DecisionRecord['decision'] = 'approve',
+): DecisionRecord => ({
   approver,
   stakeholder,
   decision,
@@ -60,7 +64,9 @@ describe('approver eligibility', () => {
     expect(!r.ok && r.message.length).toBeGreaterThan(10);
   });
   it('does not ask for a language where the region does not require one', () => {
-    expect(checkApprover({ ...legal, languages: [] }, { ...step, rule: { ...rule, requireReviewerLanguage: false } }).ok).toBe(true);
+    expect(checkApprover({ ...legal, languages: [] }, { ...step, rule: { ...rule, requireReviewerLanguage: false } }).ok).toBe(
+      true,
+    );
   });
   it('accepts the escalation stakeholder once it was added to the requirements', () => {
     const compliance = { ...legal, stakeholder: 'compliance' as const };
@@ -71,7 +77,10 @@ describe('approver eligibility', () => {
 
 describe('quorum', () => {
   it('k distinct approvers of each stakeholder approve the step', () => {
-    expect(tally(rule.require, [d('l1', 'legal'), d('p1', 'privacy')])).toMatchObject({ status: 'pending', outstanding: ['legal'] });
+    expect(tally(rule.require, [d('l1', 'legal'), d('p1', 'privacy')])).toMatchObject({
+      status: 'pending',
+      outstanding: ['legal'],
+    });
     const t = tally(rule.require, [d('l1', 'legal'), d('p1', 'privacy'), d('l2', 'legal')]);
     expect(t.status).toBe('approved');
     expect(t.progress).toEqual([
@@ -101,11 +110,16 @@ describe('stage transitions', () => {
     expect(stageAfterApproval('under_investigation', 'escalate_hr_action')).toBe('hr_action');
     expect(stageAfterApproval('hr_action', 'escalate_investigation')).toBe('hr_action');
     expect(stageAfterApproval('open', 'reveal_identity')).toBe('open');
-    expect(canRequestStep({ ...c, status: 'under_investigation' }, 'escalate_investigation')).toMatchObject({ ok: false, reason: 'stage_passed' });
+    expect(canRequestStep({ ...c, status: 'under_investigation' }, 'escalate_investigation')).toMatchObject({
+      ok: false,
+      reason: 'stage_passed',
+    });
     expect(canRequestStep({ ...c, status: 'open' }, 'escalate_hr_action').ok).toBe(true);
   });
   it('one pending step per kind; nothing on a closed case', () => {
-    expect(canRequestStep({ ...c, pendingKinds: ['reveal_identity'] }, 'reveal_identity')).toMatchObject({ reason: 'step_pending' });
+    expect(canRequestStep({ ...c, pendingKinds: ['reveal_identity'] }, 'reveal_identity')).toMatchObject({
+      reason: 'step_pending',
+    });
     expect(canRequestStep({ ...c, status: 'closed' }, 'send_notice')).toMatchObject({ reason: 'case_closed' });
   });
   it('benign closes directly; a confirmed violation needs its approved step', () => {

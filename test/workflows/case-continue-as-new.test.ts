@@ -35,7 +35,10 @@ describe('continue-as-new of a case workflow', () => {
     // Grow the history with notes until the workflow continues as new (more than once).
     const firstRun = (await sys.client.workflow.getHandle(wfId).describe()).runId;
     for (let i = 0; i < 30; i++) {
-      const res = await sys.http.post(`/v1/cases/${caseId}/notes`).set('Authorization', auth).send({ body: `note ${i}` });
+      const res = await sys.http
+        .post(`/v1/cases/${caseId}/notes`)
+        .set('Authorization', auth)
+        .send({ body: `note ${i}` });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
     }
     const current = await sys.client.workflow.getHandle(wfId).describe();
@@ -45,7 +48,13 @@ describe('continue-as-new of a case workflow', () => {
 
     // The new run carries the state.
     const summary = await sys.client.workflow.getHandle(wfId).query(getCaseQuery);
-    expect(summary).toMatchObject({ caseId, owner: 'investigator-9', status: 'open', alertIds: [alerts[0]!.id], pendingSteps: [step.stepId] });
+    expect(summary).toMatchObject({
+      caseId,
+      owner: 'investigator-9',
+      status: 'open',
+      alertIds: [alerts[0]!.id],
+      pendingSteps: [step.stepId],
+    });
 
     // The step workflow kept running across it; its outcome reaches the current run.
     const stepDesc = await sys.client.workflow.getHandle(workflowIds.step(caseId, step.stepId)).describe();
@@ -60,7 +69,10 @@ describe('continue-as-new of a case workflow', () => {
     expect((await drive.confirm(more.id, 'after continue-as-new')).body.caseId).toBe(caseId);
     await drive.readUntil(caseId, (x) => x.alertCount === 2 && x.severity === 'high');
     expect((await drive.resolve(caseId, 'benign', 'Explained by a project handover')).status).toBe(200);
-    const result = await waitFor(() => sys.client.workflow.getHandle(wfId).result(), () => true);
+    const result = await waitFor(
+      () => sys.client.workflow.getHandle(wfId).result(),
+      () => true,
+    );
     expect(result).toMatchObject({ caseId, status: 'closed', alertIds: [alerts[0]!.id, more.id] });
   });
 });

@@ -72,7 +72,11 @@ describe('replay of committed case histories', () => {
       failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
     });
-    const sla = histories.filter((h) => h.file === 'sla-expiry-escalation.json' && h.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name === 'stepWorkflow');
+    const sla = histories.filter(
+      (h) =>
+        h.file === 'sla-expiry-escalation.json' &&
+        h.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name === 'stepWorkflow',
+    );
     expect(sla.length).toBeGreaterThan(0);
     const results = [];
     for await (const r of Worker.runReplayHistories(

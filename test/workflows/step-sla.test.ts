@@ -30,7 +30,10 @@ beforeAll(async () => {
       name: 'SLA test region',
       approvalRules: {
         escalate_investigation: {
-          require: [{ stakeholder: 'legal', count: 1 }, { stakeholder: 'privacy', count: 1 }],
+          require: [
+            { stakeholder: 'legal', count: 1 },
+            { stakeholder: 'privacy', count: 1 },
+          ],
           slaHours: 1,
           remindAtPercent: [30, 60],
           onExpiry: 'reject',
@@ -50,11 +53,16 @@ afterAll(async () => sys?.close());
 
 async function openCase() {
   const { alerts } = await subjectWithAlerts(sys.db, sys.config, REGION);
-  return ConfirmAlertResult.parse((await drive.confirm(alerts[0]!.id, 'SLA test', { ...people.analyst, regions: ['*'] })).body).caseId;
+  return ConfirmAlertResult.parse((await drive.confirm(alerts[0]!.id, 'SLA test', { ...people.analyst, regions: ['*'] })).body)
+    .caseId;
 }
 
 const notesOf = (stepId: string) =>
-  sys.db.select().from(notifications).where(eq(notifications.stepId, stepId)).orderBy(asc(notifications.createdAt), asc(notifications.id));
+  sys.db
+    .select()
+    .from(notifications)
+    .where(eq(notifications.stepId, stepId))
+    .orderBy(asc(notifications.createdAt), asc(notifications.id));
 
 describe('SLA reminders and expiry', () => {
   it('reminds every stakeholder that has not decided at each point, then expires the step and leaves the stage as it was', async () => {
@@ -64,7 +72,11 @@ describe('SLA reminders and expiry', () => {
     expect(Date.parse(step.dueAt) - Date.now()).toBeLessThanOrEqual(SLA_MS);
 
     // First reminder (30 %): Legal and Privacy both owe an approval.
-    const first = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 2, 8_000);
+    const first = await waitFor(
+      () => notesOf(step.stepId),
+      (rows) => rows.length >= 2,
+      8_000,
+    );
     expect(first.map((n) => [n.kind, n.stakeholder, n.details.index])).toEqual([
       ['reminder', 'legal', 0],
       ['reminder', 'privacy', 0],
@@ -73,7 +85,11 @@ describe('SLA reminders and expiry', () => {
 
     // Legal decides; the second reminder (60 %) goes to Privacy only.
     expect(StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legal)).body).status).toBe('pending');
-    const second = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 3, 8_000);
+    const second = await waitFor(
+      () => notesOf(step.stepId),
+      (rows) => rows.length >= 3,
+      8_000,
+    );
     expect(second.slice(2).map((n) => [n.kind, n.stakeholder, n.details.index])).toEqual([['reminder', 'privacy', 1]]);
 
     // The deadline passes: the rule's expiry action (reject) ends the step.
@@ -110,7 +126,11 @@ describe('SLA reminders and expiry', () => {
       { stakeholder: 'compliance', count: 1 },
     ]);
     expect(escalated!.dueAt.getTime() - Date.parse(step.dueAt)).toBe(SLA_MS);
-    const sent = await waitFor(() => notesOf(step.stepId), (rows) => rows.length >= 1, 5_000);
+    const sent = await waitFor(
+      () => notesOf(step.stepId),
+      (rows) => rows.length >= 1,
+      5_000,
+    );
     expect(sent.map((n) => [n.kind, n.stakeholder])).toEqual([['escalation', 'compliance']]);
 
     expect(StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legal)).body).status).toBe('pending');

@@ -74,9 +74,9 @@ describe('worker restart in the middle of a step', () => {
 
     const c = await drive.readUntil(caseId, (x) => x.status === 'under_investigation');
     expect(c.notes[0]!.body).toBe('before the restart');
-    expect((await sys.db.select().from(stepDecisions).where(eq(stepDecisions.stepId, step.stepId))).map((d) => d.approver).sort()).toEqual(
-      [people.legal.sub, people.privacy.sub].sort(),
-    );
+    expect(
+      (await sys.db.select().from(stepDecisions).where(eq(stepDecisions.stepId, step.stepId))).map((d) => d.approver).sort(),
+    ).toEqual([people.legal.sub, people.privacy.sub].sort());
     const [row] = await sys.db.select().from(steps).where(eq(steps.id, step.stepId));
     expect(row!.status).toBe('approved');
   });
