@@ -343,7 +343,11 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
             .update(noticeOutbox)
             .set({ status: 'accepted', smtpResponse: response, smtpCode: 250, acceptedAt: new Date(), updatedAt: new Date() })
             .where(eq(noticeOutbox.noticeId, noticeId));
-          await markFailed(noticeId, 'the server refused the subject’s address (the Cc/Bcc recipients received it)', null);
+          const why = (sent as { rejectedErrors?: Array<{ recipient?: string; response?: string; responseCode?: number }> }).rejectedErrors?.find(
+            (e) => e.recipient?.toLowerCase() === identity.email!.toLowerCase(),
+          );
+          const reason = redactSmtpReply(why?.response ?? 'recipient refused', identity);
+          await markFailed(noticeId, `${reason} (the server refused the subject’s address; the Cc/Bcc recipients received the notice)`, why?.responseCode ?? null);
           throw fail(ErrorType.DeliveryRejected, 'The server refused the subject’s address', true);
         }
       } catch (err) {

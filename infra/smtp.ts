@@ -44,7 +44,10 @@ export interface CapturedMessage {
 }
 
 /** How the sink answers: accept, or an SMTP error reply at RCPT TO or after DATA. */
-export type SinkReply = { accept: true } | { code: number; message: string; at?: 'rcpt' | 'data' };
+export type SinkReply =
+  | { accept: true }
+  /** `at: 'rcpt'` refuses recipients (`only` these addresses, else all); otherwise the message after DATA. */
+  | { code: number; message: string; at?: 'rcpt' | 'data'; only?: string[] };
 
 export interface SmtpSinkOptions {
   host?: string;
@@ -103,7 +106,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       // The reply is decided once per transaction; an RCPT-level refusal refuses every recipient.
       const state = session as SMTPServerSession & { wardenRefused?: string[] };
       const r = decide(session, [address]);
-      if ('code' in r && r.at === 'rcpt') {
+      if ('code' in r && r.at === 'rcpt' && (!r.only || r.only.includes(address.address.toLowerCase()))) {
         if (!state.wardenRefused) {
           state.wardenRefused = [];
           transactions.push({ rcptTo: state.wardenRefused, reply: r });
@@ -120,8 +123,12 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       stream.on('end', () => {
         const rcptTo = session.envelope.rcptTo.map((r) => r.address);
         const r = decide(session, session.envelope.rcptTo);
-        transactions.push({ rcptTo, reply: r });
-        if ('code' in r) return callback(smtpError(r.code, r.message));
+        if ('code' in r && r.at === 'rcpt') {
+          // Some recipients were refused at RCPT (recorded then); the others get the message.
+        } else {
+          transactions.push({ rcptTo, reply: r });
+          if ('code' in r) return callback(smtpError(r.code, r.message));
+        }
         const raw = Buffer.concat(chunks);
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
         simpleParser(raw)

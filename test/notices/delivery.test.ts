@@ -211,6 +211,23 @@ describe('SMTP failures', () => {
     expect((await notesOf(ids.caseId))[0]).toMatch(/^Notice could not be delivered/);
   });
 
+  it('when only the subject’s address is refused, the Cc/Bcc copies go out once and the notice fails with the reason', async () => {
+    const identity = canaryIdentity();
+    const ids = await seedNoticeCase(sys, { identity, templateId: 'first-en' });
+    sink.setReply(() => ({ code: 550, message: `5.1.1 <${identity.email}>: mailbox unavailable`, at: 'rcpt', only: [identity.email.toLowerCase()] }));
+    const result = await runNotice(sys, ids);
+    expect(result.status).toBe('failed');
+    expect(sink.messages).toHaveLength(1);
+    expect(sink.messages[0]!.envelope.rcptTo.sort()).toEqual(['archive@example.org', 'hr-notices@example.org']);
+    const n = await noticeRow(ids.noticeId);
+    expect(n.failureReason).toBe(
+      '550 5.1.1 <[recipient]>: mailbox unavailable (the server refused the subject’s address; the Cc/Bcc recipients received the notice)',
+    );
+    // Never resent: the others would get it twice.
+    expect(await outboxRow(ids.noticeId)).toMatchObject({ status: 'accepted', transmissions: 1 });
+    expect(await sendAttempts(ids.caseId, ids.noticeId)).toEqual([1]);
+  });
+
   it('a subject without an email address in the vault fails the notice without talking to the server', async () => {
     const ids = await seedNoticeCase(sys, { identity: { ...canaryIdentity(), email: null }, templateId: 'first-en' });
     const result = await runNotice(sys, ids);
