@@ -1,15 +1,17 @@
 /**
  * Scoring activities: recompute the (subject, policy) scores a batch of signals may have changed,
- * from the stored signals, and raise or update alerts. Idempotent and convergent:
+ * from the stored signals, and raise or update alerts. Idempotent and convergent, without locks:
  *
  * - Every score is recomputed from scratch (domain/scoring.ts), never incremented, so running the
  *   same batch again finds nothing to change and writes nothing.
- * - Triggered subjects are locked (transaction advisory locks, key order) before their signals are
- *   read, so two batches touching the same subject write one after the other, the later one from
- *   data that includes the earlier one's: concurrent batches converge on the same score and share
- *   one alert per (subject, policy) (also guaranteed by the partial unique index).
- * - A subject with no trigger yet is not locked: if another batch is storing its trigger right now,
- *   that batch's own scoring runs after it commits and sees this batch's signals.
+ * - All reads of one scoring come from one snapshot (REPEATABLE READ, read only). Signals are
+ *   append-only, so a later snapshot sees a superset; the score row keeps how many of the subject's
+ *   signals its computation saw and is only replaced by one that saw at least as many. Each batch's
+ *   scoring starts after its signals committed, so the last snapshot to be taken sees every batch,
+ *   and its result is what remains: concurrent batches converge on the right score.
+ * - Alerts: one open alert per (subject, policy) by a unique index (a concurrent creation is skipped
+ *   with ON CONFLICT DO NOTHING); raising is monotonic (`score < new`), so an older computation never
+ *   undoes a fresher one. Only transactions that create alerts lock the policy's daily counter.
  */
 import canonicalize from 'canonicalize';
 import { sql } from 'drizzle-orm';
@@ -17,18 +19,20 @@ import type { Logger } from 'pino';
 import type { Db } from '../db';
 import { appendAudit } from '../db/audit';
 import {
+  addToDailyCounter,
   insertAlerts,
   loadActivePolicies,
   loadAlertStates,
   loadScopeSubjects,
   loadScores,
+  loadSignalCounts,
   loadSignalsInRanges,
   loadTriggerCandidates,
   loadViolations,
-  lockSubjects,
+  lockDailyCounter,
+  openAlertIds,
   pairKey,
-  raiseAlert,
-  takeDailyAllowance,
+  raiseAlerts,
   upsertScores,
   type NewAlert,
   type StoredScore,
@@ -51,6 +55,57 @@ const EMPTY: ScoreSubjectsResult = {
   suppressedByCap: 0,
 };
 
+interface Computed {
+  subjectId: string;
+  region: string;
+  policy: ScoringPolicy;
+  r: ScoreResult;
+}
+
+/** Read phase: everything the computation needs, from one snapshot. */
+async function readSnapshot(db: Db, subjectIds: string[], policies: ScoringPolicy[]) {
+  return db.transaction(
+    async (tx) => {
+      const scopeRows = await loadScopeSubjects(tx, subjectIds);
+      const policiesOf = new Map<string, ScoringPolicy[]>();
+      for (const s of scopeRows) {
+        const covering = policies.filter((p) => inScope(p.scope, s));
+        if (covering.length) policiesOf.set(s.id, covering);
+      }
+      const triggerTypes = [...new Set(policies.flatMap((p) => TEMPLATES[p.template].triggerTypes))];
+      const triggers = await loadTriggerCandidates(tx, [...policiesOf.keys()], triggerTypes);
+      // Triggered subjects only: the ranges cover their windows and the baseline before them.
+      const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
+      for (const [id, covering] of policiesOf) {
+        let from = Infinity;
+        let to = -Infinity;
+        for (const p of covering) {
+          for (const t of triggers.get(id) ?? []) {
+            if (!TEMPLATES[p.template].isTrigger(t)) continue;
+            from = Math.min(from, t.occurredAt - (p.boosters.aboveUsualActivity > 0 ? BASELINE_DAYS * DAY_MS : 0));
+            to = Math.max(to, t.occurredAt + p.activationWindowDays * DAY_MS);
+          }
+        }
+        if (from !== Infinity) ranges.push({ subjectId: id, from, to });
+      }
+      if (!ranges.length) return null;
+      const ids = ranges.map((r) => r.subjectId);
+      return {
+        scopeRows,
+        policiesOf,
+        triggers,
+        ranges,
+        inRange: await loadSignalsInRanges(tx, ranges),
+        counts: await loadSignalCounts(tx, ids),
+        violations: await loadViolations(tx, ids),
+        stored: await loadScores(tx, ids),
+        alertStates: await loadAlertStates(tx, ids),
+      };
+    },
+    { isolationLevel: 'repeatable read', accessMode: 'read only' },
+  );
+}
+
 /** The scoring of one set of subjects, against the active policies (or the given ones). */
 export async function scoreSubjects(
   deps: ScoringDeps,
@@ -59,115 +114,74 @@ export async function scoreSubjects(
 ): Promise<ScoreSubjectsResult> {
   const { db } = deps;
   const policies = await loadActivePolicies(db, input.policyIds);
-  if (!policies.length || !input.subjectIds.length) return { ...EMPTY };
   const subjectIds = [...new Set(input.subjectIds)].sort();
+  if (!policies.length || !subjectIds.length) return { ...EMPTY, subjects: subjectIds.length };
+  const snap = await readSnapshot(db, subjectIds, policies);
+  if (!snap) return { ...EMPTY, subjects: subjectIds.length };
 
-  // Which policies cover which subject, and which of them could be triggered at all.
-  const scopeRows = await loadScopeSubjects(db, subjectIds);
-  const policiesOf = new Map<string, ScoringPolicy[]>();
-  for (const s of scopeRows) {
-    const covering = policies.filter((p) => inScope(p.scope, s));
-    if (covering.length) policiesOf.set(s.id, covering);
+  // Compute (pure).
+  const region = new Map(snap.scopeRows.map((s) => [s.id, s.region]));
+  const groups = new Map(snap.scopeRows.map((s) => [s.id, s.groups]));
+  const computed: Computed[] = [];
+  for (const { subjectId } of snap.ranges) {
+    // Window signals plus the trigger candidates (which carry the attributes triggers look at).
+    const byId = new Map<string, ScoringSignal>();
+    for (const s of snap.inRange.get(subjectId) ?? []) byId.set(s.id, s);
+    for (const s of snap.triggers.get(subjectId) ?? []) byId.set(s.id, s);
+    const signals = [...byId.values()];
+    const subject = { id: subjectId, groups: groups.get(subjectId) ?? [], hasConfirmedViolation: snap.violations.has(subjectId) };
+    for (const policy of snap.policiesOf.get(subjectId)!) {
+      const r = scoreSubject(policy, subject, signals);
+      if (r) computed.push({ subjectId, region: region.get(subjectId)!, policy, r });
+    }
   }
-  const triggerTypes = [...new Set(policies.flatMap((p) => TEMPLATES[p.template].triggerTypes))];
-  const preview = await loadTriggerCandidates(db, [...policiesOf.keys()], triggerTypes);
-  const candidates = [...preview.keys()].filter((id) =>
-    policiesOf.get(id)!.some((p) => (preview.get(id) ?? []).some((s) => TEMPLATES[p.template].isTrigger(s))),
-  );
-  if (!candidates.length) return { ...EMPTY, subjects: subjectIds.length };
 
-  const region = new Map(scopeRows.map((s) => [s.id, s.region]));
-  const groups = new Map(scopeRows.map((s) => [s.id, s.groups]));
+  // Alert decisions against the snapshot's alerts.
+  const raises: Computed[] = [];
+  const creates = new Map<string, Computed[]>();
+  for (const c of computed) {
+    const key = pairKey(c.subjectId, c.policy.id);
+    const d = decideAlert(c.r, snap.alertStates.open.get(key) ?? null, snap.alertStates.lastClosed.get(key) ?? null);
+    if (d.action === 'raise') raises.push(c);
+    else if (d.action === 'create') creates.set(c.policy.id, [...(creates.get(c.policy.id) ?? []), c]);
+  }
+  const asAlert = (c: Computed): NewAlert => ({
+    subjectId: c.subjectId,
+    policyId: c.policy.id,
+    region: c.region,
+    severity: c.r.severity,
+    score: c.r.score,
+    riskFactors: c.r.riskFactors,
+    triggerSignalId: c.r.triggerSignalId,
+    triggeredAt: new Date(c.r.triggeredAt),
+  });
   const today = now.toISOString().slice(0, 10);
 
-  const result = await db.transaction(async (tx) => {
-    await lockSubjects(tx, candidates);
-    // Read again under the lock: what another batch committed meanwhile is included.
-    const triggers = await loadTriggerCandidates(tx, candidates, triggerTypes);
-    const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
-    for (const id of candidates) {
-      let from = Infinity;
-      let to = -Infinity;
-      for (const p of policiesOf.get(id)!) {
-        for (const t of triggers.get(id) ?? []) {
-          if (!TEMPLATES[p.template].isTrigger(t)) continue;
-          from = Math.min(from, t.occurredAt - (p.boosters.aboveUsualActivity > 0 ? BASELINE_DAYS * DAY_MS : 0));
-          to = Math.max(to, t.occurredAt + p.activationWindowDays * DAY_MS);
-        }
-      }
-      if (from !== Infinity) ranges.push({ subjectId: id, from, to });
-    }
-    const inRange = await loadSignalsInRanges(tx, ranges);
-    // One connection: one query at a time.
-    const violations = await loadViolations(tx, candidates);
-    const stored = await loadScores(tx, candidates);
-    const alertStates = await loadAlertStates(tx, candidates);
-
-    const computed: Array<{ subjectId: string; policy: ScoringPolicy; r: ScoreResult }> = [];
-    for (const { subjectId } of ranges) {
-      // Window signals plus the trigger candidates (which carry the attributes triggers look at).
-      const byId = new Map<string, ScoringSignal>();
-      for (const s of inRange.get(subjectId) ?? []) byId.set(s.id, s);
-      for (const s of triggers.get(subjectId) ?? []) byId.set(s.id, s);
-      const signals = [...byId.values()];
-      const subject = { id: subjectId, groups: groups.get(subjectId) ?? [], hasConfirmedViolation: violations.has(subjectId) };
-      for (const policy of policiesOf.get(subjectId)!) {
-        const r = scoreSubject(policy, subject, signals);
-        if (r) computed.push({ subjectId, policy, r });
-      }
-    }
-
-    // Alert decisions; creations wait for the daily cap.
-    const creates = new Map<string, Array<{ subjectId: string; policy: ScoringPolicy; r: ScoreResult }>>();
-    const raised: string[] = [];
-    const alertOf = new Map<string, string | null>();
-    for (const c of computed) {
-      const key = pairKey(c.subjectId, c.policy.id);
-      const open = alertStates.open.get(key) ?? null;
-      const closed = alertStates.lastClosed.get(key) ?? null;
-      alertOf.set(key, open?.id ?? null);
-      const d = decideAlert(c.r, open, closed);
-      if (d.action === 'raise' && open) {
-        const ok = await raiseAlert(tx, open.id, {
-          score: c.r.score,
-          severity: c.r.severity,
-          riskFactors: c.r.riskFactors,
-          triggerSignalId: c.r.triggerSignalId,
-          triggeredAt: new Date(c.r.triggeredAt),
-        });
-        if (ok) raised.push(open.id);
-      } else if (d.action === 'create') {
-        const list = creates.get(c.policy.id) ?? [];
-        list.push(c);
-        creates.set(c.policy.id, list);
-      }
-    }
+  // Write phase (read committed): alerts, then the score rows that changed.
+  return db.transaction(async (tx) => {
+    const raised = await raiseAlerts(tx, raises.map(asAlert));
     const suppressed = new Set<string>();
-    const newAlerts: NewAlert[] = [];
+    const created = new Map<string, string>();
     for (const policyId of [...creates.keys()].sort()) {
       const list = creates.get(policyId)!.sort((a, b) => (a.subjectId < b.subjectId ? -1 : 1));
-      const granted = await takeDailyAllowance(tx, policyId, list[0]!.policy.dailyAlertCap, list.length, today);
-      list.forEach((c, i) => {
-        if (i >= granted) {
-          suppressed.add(pairKey(c.subjectId, policyId));
-          return;
-        }
-        newAlerts.push({
-          subjectId: c.subjectId,
-          policyId,
-          region: region.get(c.subjectId)!,
-          severity: c.r.severity,
-          score: c.r.score,
-          riskFactors: c.r.riskFactors,
-          triggerSignalId: c.r.triggerSignalId,
-          triggeredAt: new Date(c.r.triggeredAt),
-        });
-      });
+      const used = await lockDailyCounter(tx, policyId, today);
+      const allowed = Math.max(0, list[0]!.policy.dailyAlertCap - used);
+      list.slice(allowed).forEach((c) => suppressed.add(pairKey(c.subjectId, policyId)));
+      const wanted = list.slice(0, allowed);
+      const inserted = await insertAlerts(tx, wanted.map(asAlert));
+      await addToDailyCounter(tx, policyId, today, inserted.size);
+      for (const [k, id] of inserted) created.set(k, id);
+      // Another scoring created the pair's alert since our snapshot (perhaps from fewer signals):
+      // raise it instead, monotonically.
+      const lost = wanted.filter((c) => !inserted.has(pairKey(c.subjectId, c.policy.id)));
+      raised.push(...(await raiseAlerts(tx, lost.map(asAlert))));
     }
-    const createdIds = await insertAlerts(tx, newAlerts);
-    for (const [key, id] of createdIds) alertOf.set(key, id);
+    // The open alert of every pair that has one now (created here, by another scoring, or before).
+    const alertOf = await openAlertIds(
+      tx,
+      computed.filter((c) => c.r.alertDue).map((c) => ({ subjectId: c.subjectId, policyId: c.policy.id })),
+    );
 
-    // Score rows: write only what differs from what is stored.
     const changed: StoredScore[] = [];
     for (const c of computed) {
       const key = pairKey(c.subjectId, c.policy.id);
@@ -184,34 +198,35 @@ export async function scoreSubjects(
         riskFactors: c.r.riskFactors,
         alertId: alertOf.get(key) ?? null,
         suppressedByCap: suppressed.has(key),
+        signalsSeen: snap.counts.get(c.subjectId) ?? 0,
       };
-      if (!sameScore(stored.get(key), next)) changed.push(next);
+      if (!sameScore(snap.stored.get(key), next)) changed.push(next);
     }
     await upsertScores(tx, changed);
 
-    const created = [...createdIds.values()];
-    if (created.length || raised.length) {
+    const createdIds = [...created.values()].sort();
+    if (createdIds.length) {
+      // Audit last: the chain lock is then held for the shortest time.
       await appendAudit(tx, {
         actor: 'system:scoring',
         actorRoles: [],
-        action: 'alerts.score',
+        action: 'alerts.create',
         category: 'alerts',
         targetType: 'signal_batch',
         targetId: input.batchId ?? null,
         outcome: 'allowed',
-        details: { created, raised, suppressedByCap: suppressed.size },
+        details: { alertIds: createdIds, suppressedByCap: suppressed.size },
       });
     }
     return {
       subjects: subjectIds.length,
       pairsScored: computed.length,
       scoresChanged: changed.length,
-      alertsCreated: created,
-      alertsRaised: raised,
+      alertsCreated: createdIds,
+      alertsRaised: raised.sort(),
       suppressedByCap: suppressed.size,
     };
   });
-  return result;
 }
 
 function sameScore(a: StoredScore | undefined, b: StoredScore): boolean {
@@ -226,6 +241,7 @@ function sameScore(a: StoredScore | undefined, b: StoredScore): boolean {
     a.severity === b.severity &&
     a.alertId === b.alertId &&
     a.suppressedByCap === b.suppressedByCap &&
+    a.signalsSeen === b.signalsSeen &&
     // jsonb does not keep key order: compare canonical encodings.
     canonicalize(a.riskFactors) === canonicalize(b.riskFactors)
   );

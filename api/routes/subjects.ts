@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db';
 import { appendAudit } from '../../db/audit';
 import { importRoster, listSubjectPage, type RosterRecord } from '../../db/queries/subjects';
-import { policies, regions, subjectPolicyScores, subjects } from '../../db/schema';
+import { alerts, policies, regions, subjectPolicyScores, subjects } from '../../db/schema';
 import { regionScope } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
 import { inScope, POLICY_STATUSES, POLICY_TEMPLATES, type PolicyScope } from '../../domain/policies';
@@ -259,6 +259,14 @@ export const subjectRoutes = [
             )
         : [];
       const scoreOf = new Map(scores.map((s) => [`${s.subjectId}/${s.policyId}`, s]));
+      // The open alert of each pair, from the alerts themselves (the score row's link may lag).
+      const open = ids.length
+        ? await deps.db
+            .select({ id: alerts.id, subjectId: alerts.subjectId, policyId: alerts.policyId })
+            .from(alerts)
+            .where(and(inArray(alerts.subjectId, ids), inArray(alerts.status, ['needs_review', 'confirmed'])))
+        : [];
+      const alertOf = new Map(open.map((a) => [`${a.subjectId}/${a.policyId}`, a.id]));
       const refs = await subjectRefs(deps, principal, p.items, requestId);
       return {
         body: {
@@ -279,7 +287,7 @@ export const subjectRoutes = [
                 triggeredAt: sc?.triggeredAt.toISOString() ?? null,
                 score: sc?.score ?? null,
                 severity: sc?.severity ?? null,
-                alertId: sc?.alertId ?? null,
+                alertId: alertOf.get(`${s.id}/${pol.id}`) ?? null,
                 suppressedByCap: sc?.suppressedByCap ?? false,
                 scoredAt: sc?.computedAt.toISOString() ?? null,
               };

@@ -7,7 +7,7 @@ import type { ScoringPolicy } from '../../domain/policies';
 import type { RiskFactor, ScoringSignal } from '../../domain/scoring';
 import type { Severity, SignalType } from '../../domain/signals';
 import type { DbOrTx } from '../index';
-import { alerts, policies, subjects, subjectViolations, type PolicyRow } from '../schema';
+import { policies, subjects, subjectViolations, type PolicyRow } from '../schema';
 
 /** A timestamp column as epoch milliseconds. */
 const MS = (column: string) => sql.raw(`floor(extract(epoch from ${column}) * 1000)::float8`);
@@ -46,14 +46,6 @@ export async function loadScopeSubjects(db: DbOrTx, ids: string[]) {
     .select({ id: subjects.id, region: subjects.region, groups: subjects.groups })
     .from(subjects)
     .where(inArray(subjects.id, ids));
-}
-
-/** Serialize scoring per subject: transaction-scoped advisory locks, always taken in key order. */
-export async function lockSubjects(tx: DbOrTx, ids: string[]): Promise<void> {
-  if (!ids.length) return;
-  await tx.execute(sql`
-    select pg_advisory_xact_lock(7211, k)
-    from (select distinct hashtext(x::text) as k from unnest(${sql.param(ids)}::uuid[]) as x order by 1) as keys`);
 }
 
 interface SignalDbRow extends Record<string, unknown> {
@@ -118,6 +110,14 @@ export async function loadSignalsInRanges(
   return out;
 }
 
+/** How many signals each subject has (in the caller's snapshot). */
+export async function loadSignalCounts(db: DbOrTx, subjectIds: string[]): Promise<Map<string, number>> {
+  if (!subjectIds.length) return new Map();
+  const res = await db.execute<{ subject_id: string; n: number }>(sql`
+    select subject_id, count(*)::int as n from signals where subject_id = any(${sql.param(subjectIds)}::uuid[]) group by subject_id`);
+  return new Map(res.rows.map((r) => [r.subject_id, r.n]));
+}
+
 export async function loadViolations(db: DbOrTx, subjectIds: string[]): Promise<Set<string>> {
   if (!subjectIds.length) return new Set();
   const rows = await db
@@ -140,6 +140,7 @@ export interface StoredScore {
   riskFactors: RiskFactor[];
   alertId: string | null;
   suppressedByCap: boolean;
+  signalsSeen: number;
 }
 
 export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<string, StoredScore>> {
@@ -147,7 +148,7 @@ export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<
   const res = await db.execute<Record<string, unknown>>(sql`
     select subject_id, policy_id, policy_version, trigger_signal_id::text as trigger_signal_id,
            ${MS('triggered_at')} as triggered_ms, ${MS('window_end')} as window_end_ms,
-           score, raw_score, severity, risk_factors, alert_id, suppressed_by_cap
+           score, raw_score, severity, risk_factors, alert_id, suppressed_by_cap, signals_seen
     from subject_policy_scores where subject_id = any(${sql.param(subjectIds)}::uuid[])`);
   const out = new Map<string, StoredScore>();
   for (const r of res.rows) {
@@ -164,6 +165,7 @@ export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<
       riskFactors: r.risk_factors as RiskFactor[],
       alertId: (r.alert_id as string | null) ?? null,
       suppressedByCap: r.suppressed_by_cap as boolean,
+      signalsSeen: r.signals_seen as number,
     };
     out.set(pairKey(s.subjectId, s.policyId), s);
   }
@@ -211,7 +213,11 @@ export async function loadAlertStates(
   return { open, lastClosed };
 }
 
-/** Write changed score rows (callers pass only rows that differ from what is stored). */
+/**
+ * Write changed score rows (callers pass only rows that differ from what they read). A row is only
+ * replaced by a computation that saw at least as many of the subject's signals (and at least the
+ * same policy version): a slower, older computation never overwrites a fresher one.
+ */
 export async function upsertScores(db: DbOrTx, rows: StoredScore[]): Promise<void> {
   if (!rows.length) return;
   const json = JSON.stringify(
@@ -228,46 +234,43 @@ export async function upsertScores(db: DbOrTx, rows: StoredScore[]): Promise<voi
       rf: r.riskFactors,
       a: r.alertId,
       c: r.suppressedByCap,
+      n: r.signalsSeen,
     })),
   );
   await db.execute(sql`
     insert into subject_policy_scores as t
       (subject_id, policy_id, policy_version, trigger_signal_id, triggered_at, window_end, score, raw_score, severity,
-       risk_factors, alert_id, suppressed_by_cap, computed_at)
-    select s, p, v, tr, ta, we, sc, rs, sv::severity, rf, a, c, now()
+       risk_factors, alert_id, suppressed_by_cap, signals_seen, computed_at)
+    select s, p, v, tr, ta, we, sc, rs, sv::severity, rf, a, c, n, now()
     from json_to_recordset(${json}::json)
-      as r(s uuid, p uuid, v int, tr bigint, ta timestamptz, we timestamptz, sc int, rs int, sv text, rf jsonb, a uuid, c boolean)
+      as r(s uuid, p uuid, v int, tr bigint, ta timestamptz, we timestamptz, sc int, rs int, sv text, rf jsonb, a uuid, c boolean, n int)
     order by s, p
     on conflict (subject_id, policy_id) do update set
       policy_version = excluded.policy_version, trigger_signal_id = excluded.trigger_signal_id,
       triggered_at = excluded.triggered_at, window_end = excluded.window_end, score = excluded.score,
       raw_score = excluded.raw_score, severity = excluded.severity, risk_factors = excluded.risk_factors,
-      alert_id = excluded.alert_id, suppressed_by_cap = excluded.suppressed_by_cap, computed_at = now()`);
+      alert_id = excluded.alert_id, suppressed_by_cap = excluded.suppressed_by_cap, signals_seen = excluded.signals_seen,
+      computed_at = now()
+    where excluded.signals_seen >= t.signals_seen and excluded.policy_version >= t.policy_version`);
 }
 
 /**
- * Take up to `wanted` of the policy's new-alert allowance for today (UTC). The counter row is
- * locked until the transaction ends, so concurrent scorings never exceed the cap together.
+ * Lock the policy's counter of new alerts for today (UTC) until the transaction ends and return how
+ * many were raised so far: concurrent scorings then never exceed the cap together.
  */
-export async function takeDailyAllowance(
-  tx: DbOrTx,
-  policyId: string,
-  cap: number,
-  wanted: number,
-  day: string,
-): Promise<number> {
+export async function lockDailyCounter(tx: DbOrTx, policyId: string, day: string): Promise<number> {
   const res = await tx.execute<{ count: number }>(sql`
     insert into policy_daily_alerts (policy_id, day, count) values (${policyId}, ${day}::date, 0)
     on conflict (policy_id, day) do update set count = policy_daily_alerts.count
     returning count`);
-  const used = res.rows[0]!.count;
-  const granted = Math.max(0, Math.min(wanted, cap - used));
-  if (granted > 0) {
+  return res.rows[0]!.count;
+}
+
+export async function addToDailyCounter(tx: DbOrTx, policyId: string, day: string, n: number): Promise<void> {
+  if (n > 0)
     await tx.execute(
-      sql`update policy_daily_alerts set count = count + ${granted} where policy_id = ${policyId} and day = ${day}::date`,
+      sql`update policy_daily_alerts set count = count + ${n} where policy_id = ${policyId} and day = ${day}::date`,
     );
-  }
-  return granted;
 }
 
 export interface NewAlert {
@@ -281,41 +284,65 @@ export interface NewAlert {
   triggeredAt: Date;
 }
 
+const alertJson = (rows: Array<Omit<NewAlert, 'region'> & { region?: string }>) =>
+  JSON.stringify(
+    rows.map((r) => ({
+      s: r.subjectId,
+      p: r.policyId,
+      g: r.region ?? null,
+      sv: r.severity,
+      sc: r.score,
+      rf: r.riskFactors,
+      tr: r.triggerSignalId,
+      ta: r.triggeredAt.toISOString(),
+    })),
+  );
+
+/**
+ * Create alerts; a pair that already has an open alert (another scoring got there first) is skipped
+ * by the one-open-alert index. Returns the created alerts by pair.
+ */
 export async function insertAlerts(tx: DbOrTx, rows: NewAlert[]): Promise<Map<string, string>> {
   if (!rows.length) return new Map();
-  const inserted = await tx
-    .insert(alerts)
-    .values(
-      rows.map((r) => ({
-        subjectId: r.subjectId,
-        policyId: r.policyId,
-        region: r.region,
-        severity: r.severity,
-        score: r.score,
-        riskFactors: r.riskFactors,
-        triggerSignalId: Number(r.triggerSignalId),
-        triggeredAt: r.triggeredAt,
-      })),
-    )
-    .returning({ id: alerts.id, subjectId: alerts.subjectId, policyId: alerts.policyId });
-  return new Map(inserted.map((r) => [pairKey(r.subjectId, r.policyId), r.id]));
+  const res = await tx.execute<{ id: string; subject_id: string; policy_id: string }>(sql`
+    insert into alerts (subject_id, policy_id, region, severity, score, risk_factors, trigger_signal_id, triggered_at)
+    select s, p, g, sv::severity, sc, rf, tr, ta
+    from json_to_recordset(${alertJson(rows)}::json)
+      as r(s uuid, p uuid, g text, sv text, sc int, rf jsonb, tr bigint, ta timestamptz)
+    order by s, p
+    on conflict (subject_id, policy_id) where status in ('needs_review', 'confirmed') do nothing
+    returning id, subject_id, policy_id`);
+  return new Map(res.rows.map((r) => [pairKey(r.subject_id, r.policy_id), r.id]));
 }
 
-/** Raise an open alert to a higher score; never lowers score or severity. */
-export async function raiseAlert(
-  tx: DbOrTx,
-  id: string,
-  r: { score: number; severity: Severity; riskFactors: RiskFactor[]; triggerSignalId: string; triggeredAt: Date },
-): Promise<boolean> {
-  const res = await tx.execute(sql`
-    update alerts set
-      score = ${r.score},
-      severity = (case when severity = 'high' or ${r.severity} = 'high' then 'high'
-                       when severity = 'medium' or ${r.severity} = 'medium' then 'medium' else 'low' end)::severity,
-      risk_factors = ${JSON.stringify(r.riskFactors)}::jsonb,
-      trigger_signal_id = ${Number(r.triggerSignalId)},
-      triggered_at = ${r.triggeredAt.toISOString()}::timestamptz,
-      updated_at = now()
-    where id = ${id} and status in ('needs_review', 'confirmed') and score < ${r.score}`);
-  return (res.rowCount ?? 0) > 0;
+/** The open alert of each pair, if any. */
+export async function openAlertIds(
+  db: DbOrTx,
+  pairs: Array<{ subjectId: string; policyId: string }>,
+): Promise<Map<string, string>> {
+  if (!pairs.length) return new Map();
+  const res = await db.execute<{ id: string; subject_id: string; policy_id: string }>(sql`
+    select a.id, a.subject_id, a.policy_id
+    from json_to_recordset(${JSON.stringify(pairs.map((p) => ({ s: p.subjectId, p: p.policyId })))}::json) as r(s uuid, p uuid)
+    join alerts a on a.subject_id = r.s and a.policy_id = r.p and a.status in ('needs_review', 'confirmed')`);
+  return new Map(res.rows.map((r) => [pairKey(r.subject_id, r.policy_id), r.id]));
+}
+
+/**
+ * Raise open alerts to higher scores, in one statement. Monotonic: an alert's score and severity
+ * never go down, so a slower, older computation cannot undo a fresher one. Returns the raised ids.
+ */
+export async function raiseAlerts(tx: DbOrTx, rows: Array<Omit<NewAlert, 'region'>>): Promise<string[]> {
+  if (!rows.length) return [];
+  const res = await tx.execute<{ id: string }>(sql`
+    update alerts a set
+      score = r.sc,
+      severity = (case when a.severity = 'high' or r.sv = 'high' then 'high'
+                       when a.severity = 'medium' or r.sv = 'medium' then 'medium' else 'low' end)::severity,
+      risk_factors = r.rf, trigger_signal_id = r.tr, triggered_at = r.ta, updated_at = now()
+    from json_to_recordset(${alertJson(rows)}::json)
+      as r(s uuid, p uuid, g text, sv text, sc int, rf jsonb, tr bigint, ta timestamptz)
+    where a.subject_id = r.s and a.policy_id = r.p and a.status in ('needs_review', 'confirmed') and a.score < r.sc
+    returning a.id`);
+  return res.rows.map((r) => r.id);
 }

@@ -229,6 +229,25 @@ describe('concurrency', () => {
     expect(results.flatMap((r) => r.scoring?.alertsCreated ?? [])).toEqual([list[0]!.id]);
   });
 
+  it('many concurrent batches over a few subjects: every subject ends with its full score and exactly one alert', async () => {
+    const g = uniq('g');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g));
+    const trio = [person(g), person(g), person(g)];
+    await importPeople(sys, trio);
+    // Ten concurrent batches, each carrying a trigger or activity for every one of the three.
+    const batches = Array.from({ length: 10 }, (_, i) =>
+      trio.map((p) => (i === 3 ? ev.resignation(p.externalId) : ev.usb(p.externalId, 2, at(DAY + i * 1000)))),
+    );
+    await Promise.all(batches.map((events) => ingest(sys, events)));
+    for (const p of trio) {
+      const sid = await subjectIdOf(sys, p.externalId);
+      expect((await scoreOf(sid, policy.id))!.score).toBe(54);
+      const list = await alertsOf(sid, policy.id);
+      expect(list).toHaveLength(1);
+      expect(list[0]).toMatchObject({ score: 54, status: 'needs_review' });
+    }
+  });
+
   it('the daily alert cap holds under concurrent batches, and capped subjects show as suppressed', async () => {
     const g = uniq('g');
     const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 3 }));

@@ -1,0 +1,1 @@
+ALTER TABLE "subject_policy_scores" ADD COLUMN "signals_seen" integer DEFAULT 0 NOT NULL;
