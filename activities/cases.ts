@@ -5,6 +5,7 @@
  */
 import { and, eq, lt } from 'drizzle-orm';
 import type { Db } from '../db';
+import { appendAudit } from '../db/audit';
 import { alerts, caseEvents, caseNotes, cases, notifications, stepDecisions, steps } from '../db/schema';
 import type {
   DecisionRecord,
@@ -232,7 +233,22 @@ export function createCaseActivities(deps: { db: Db }) {
             updatedAt: new Date(),
           })
           .where(and(eq(steps.id, p.stepId), lt(steps.version, s.version)))
-          .returning({ id: steps.id });
+          .returning({ id: steps.id, caseId: steps.caseId, kind: steps.kind, region: steps.region });
+        const row = updated[0];
+        if (row && s.status === 'expired') {
+          // An automatic transition: no person asked for it, so the API never audits it. Once per
+          // step: the version guard above lets a retry through only if nothing was written.
+          await appendAudit(tx, {
+            actor: 'system:sla',
+            action: 'step.expire',
+            category: 'approvals',
+            targetType: 'step',
+            targetId: row.id,
+            region: row.region,
+            outcome: 'allowed',
+            details: { caseId: row.caseId, kind: row.kind, reason: s.reason },
+          });
+        }
         return { applied: updated.length > 0 };
       });
     },
@@ -258,8 +274,23 @@ export function createCaseActivities(deps: { db: Db }) {
           details: { index: r.index },
         };
       });
-      const inserted = await db.insert(notifications).values(rows).onConflictDoNothing().returning({ id: notifications.id });
-      return { recorded: inserted.length };
+      return db.transaction(async (tx) => {
+        const inserted = await tx.insert(notifications).values(rows).onConflictDoNothing().returning({ id: notifications.id });
+        if (inserted.length > 0) {
+          // SLA reminders and escalations are automatic transitions: audited here, once per point.
+          await appendAudit(tx, {
+            actor: 'system:sla',
+            action: `step.${r.kind}`,
+            category: 'approvals',
+            targetType: 'step',
+            targetId: r.stepId,
+            region: r.region,
+            outcome: 'allowed',
+            details: { caseId: r.caseId, index: r.index, stakeholders: r.stakeholders },
+          });
+        }
+        return { recorded: inserted.length };
+      });
     },
   };
 }

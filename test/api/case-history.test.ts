@@ -167,6 +167,22 @@ describe('GET /v1/cases/{id}/history', () => {
   });
 });
 
+describe('the case in the audit log', () => {
+  it('holds the commands and the automatic transitions: the SLA reminder and the expiry of the step nobody decided', async () => {
+    const res = await sys.http.get(`/v1/audit?caseId=${caseId}&order=asc&limit=1000`).set('Authorization', await sys.auth(auditor));
+    expect(res.status).toBe(200);
+    const entries = res.body.items as Array<{ action: string; actor: string; targetId: string; region: string }>;
+    const actions = entries.map((e) => e.action);
+    for (const a of ['case.step.request', 'step.decide', 'case.note', 'case.resolve']) expect(actions, a).toContain(a);
+    const automatic = entries.filter((e) => e.actor === 'system:sla');
+    expect(automatic.map((e) => [e.action, e.targetId])).toEqual([
+      ['step.reminder', expiredStep],
+      ['step.expire', expiredStep],
+    ]);
+    expect(automatic.every((e) => e.region === REGION)).toBe(true);
+  });
+});
+
 describe('the archive of a closed case', () => {
   it('every run and both steps are archived once closed; the history is then served from it, even after Temporal deleted everything', async () => {
     const live = await readAll();
