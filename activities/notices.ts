@@ -69,7 +69,8 @@ export function derivedUuid(...parts: string[]): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }
 
-const fail = (type: ErrorType, message: string, nonRetryable: boolean) => ApplicationFailure.create({ type, message, nonRetryable });
+const fail = (type: ErrorType, message: string, nonRetryable: boolean) =>
+  ApplicationFailure.create({ type, message, nonRetryable });
 
 export function createNoticeActivities(deps: NoticeActivityDeps) {
   const { db, config } = deps;
@@ -86,7 +87,14 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
     const at = new Date();
     await tx
       .insert(caseNotes)
-      .values({ id: derivedUuid('notice-note', n.id, outcome), caseId: n.caseId, author: 'system', kind: 'system', body, createdAt: at })
+      .values({
+        id: derivedUuid('notice-note', n.id, outcome),
+        caseId: n.caseId,
+        author: 'system',
+        kind: 'system',
+        body,
+        createdAt: at,
+      })
       .onConflictDoNothing();
     await tx
       .insert(caseEvents)
@@ -146,7 +154,11 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
     await db.transaction(async (tx) => {
       const [n] = await tx
         .update(notices)
-        .set({ status: 'sent', sentAt: sql`(select accepted_at from notice_outbox where notice_id = ${noticeId})`, updatedAt: new Date() })
+        .set({
+          status: 'sent',
+          sentAt: sql`(select accepted_at from notice_outbox where notice_id = ${noticeId})`,
+          updatedAt: new Date(),
+        })
         .where(and(eq(notices.id, noticeId), eq(notices.status, 'queued')))
         .returning();
       if (n) {
@@ -170,11 +182,19 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
       const [existing] = await db.select().from(notices).where(eq(notices.stepId, input.stepId));
       if (existing) return { noticeId: existing.id, status: existing.status };
 
-      const [step] = await db.select().from(steps).where(and(eq(steps.id, input.stepId), eq(steps.caseId, input.caseId)));
+      const [step] = await db
+        .select()
+        .from(steps)
+        .where(and(eq(steps.id, input.stepId), eq(steps.caseId, input.caseId)));
       if (!step) throw fail(ErrorType.NotFound, `Step ${input.stepId} of case ${input.caseId} not found`, true);
-      if (step.kind !== 'send_notice') throw fail(ErrorType.PreconditionFailed, `Step ${step.id} is not a send_notice step`, true);
+      if (step.kind !== 'send_notice')
+        throw fail(ErrorType.PreconditionFailed, `Step ${step.id} is not a send_notice step`, true);
       if (step.status !== 'approved') {
-        throw fail(ErrorType.PreconditionFailed, `Step ${step.id} is ${step.status}: a notice needs an approved send_notice step`, true);
+        throw fail(
+          ErrorType.PreconditionFailed,
+          `Step ${step.id} is ${step.status}: a notice needs an approved send_notice step`,
+          true,
+        );
       }
       const [c] = await db.select().from(cases).where(eq(cases.id, input.caseId));
       if (!c) throw fail(ErrorType.NotFound, `Case ${input.caseId} not found`, true);
@@ -239,7 +259,13 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
           targetId: n.id,
           region: n.region,
           outcome: 'allowed',
-          details: { caseId: n.caseId, stepId: n.stepId, templateId: n.templateId, templateVersion: n.templateVersion, messageId },
+          details: {
+            caseId: n.caseId,
+            stepId: n.stepId,
+            templateId: n.templateId,
+            templateVersion: n.templateVersion,
+            messageId,
+          },
         });
       });
       const [row] = await db.select().from(notices).where(eq(notices.stepId, input.stepId));
@@ -335,7 +361,9 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
           // A fixed MIME boundary too, so a resend is byte-for-byte the same message.
           baseBoundary: n.id.replace(/-/g, '').slice(0, 16),
         } as Parameters<SmtpTransport['sendMail']>[0]);
-        const refused = (sent.rejected ?? []).some((r) => (typeof r === 'string' ? r : r.address).toLowerCase() === identity.email!.toLowerCase());
+        const refused = (sent.rejected ?? []).some(
+          (r) => (typeof r === 'string' ? r : r.address).toLowerCase() === identity.email!.toLowerCase(),
+        );
         response = redactSmtpReply(String(sent.response ?? '250'), identity);
         if (refused) {
           // Others (Cc/Bcc) got it, the subject did not: never resend (they would get it twice).
@@ -343,11 +371,15 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
             .update(noticeOutbox)
             .set({ status: 'accepted', smtpResponse: response, smtpCode: 250, acceptedAt: new Date(), updatedAt: new Date() })
             .where(eq(noticeOutbox.noticeId, noticeId));
-          const why = (sent as { rejectedErrors?: Array<{ recipient?: string; response?: string; responseCode?: number }> }).rejectedErrors?.find(
-            (e) => e.recipient?.toLowerCase() === identity.email!.toLowerCase(),
-          );
+          const why = (
+            sent as { rejectedErrors?: Array<{ recipient?: string; response?: string; responseCode?: number }> }
+          ).rejectedErrors?.find((e) => e.recipient?.toLowerCase() === identity.email!.toLowerCase());
           const reason = redactSmtpReply(why?.response ?? 'recipient refused', identity);
-          await markFailed(noticeId, `${reason} (the server refused the subject’s address; the Cc/Bcc recipients received the notice)`, why?.responseCode ?? null);
+          await markFailed(
+            noticeId,
+            `${reason} (the server refused the subject’s address; the Cc/Bcc recipients received the notice)`,
+            why?.responseCode ?? null,
+          );
           throw fail(ErrorType.DeliveryRejected, 'The server refused the subject’s address', true);
         }
       } catch (err) {
@@ -374,7 +406,14 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
         try {
           await db
             .update(noticeOutbox)
-            .set({ status: 'accepted', smtpResponse: response, smtpCode: 250, acceptedAt: new Date(), lastError: null, updatedAt: new Date() })
+            .set({
+              status: 'accepted',
+              smtpResponse: response,
+              smtpCode: 250,
+              acceptedAt: new Date(),
+              lastError: null,
+              updatedAt: new Date(),
+            })
             .where(eq(noticeOutbox.noticeId, noticeId));
           break;
         } catch (err) {

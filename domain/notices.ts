@@ -133,7 +133,10 @@ const EMAIL_LIKE = /[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 export function redactSmtpReply(reply: string, identity: { displayName?: string | null; email?: string | null }): string {
   let out = reply;
   for (const v of [identity.email, identity.displayName]) {
-    if (v && v.trim().length >= 2) out = out.replace(new RegExp(v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), '[recipient]');
+    if (!v || v.trim().length < 2) continue;
+    // Whole words only, so a short name does not eat into other words of the reply.
+    const escaped = v.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'giu'), '[recipient]');
   }
   out = out.replace(EMAIL_LIKE, '[address]');
   return out.replace(/[\r\n]+/g, ' ').slice(0, 500);

@@ -1,6 +1,6 @@
 /**
  * Sanitizing the HTML body of notice templates, with `sanitize-html`: an allowlist of the tags and
- * attributes email HTML needs; no scripts, styles sheets, forms or frames; no event handlers; only
+ * attributes email HTML needs; no scripts, style sheets, forms or frames; no event handlers; only
  * http(s) and mailto links. Placeholders (`{{…}}`) are plain text to it and survive unchanged.
  */
 import sanitizeHtml from 'sanitize-html';

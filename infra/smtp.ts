@@ -71,7 +71,8 @@ export interface SmtpSink {
   stop(): Promise<void>;
 }
 
-const text = (a: AddressObject | AddressObject[] | undefined) => (a ? (Array.isArray(a) ? a.map((x) => x.text).join(', ') : a.text) : null);
+const text = (a: AddressObject | AddressObject[] | undefined) =>
+  a ? (Array.isArray(a) ? a.map((x) => x.text).join(', ') : a.text) : null;
 
 function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });

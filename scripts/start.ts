@@ -28,7 +28,13 @@ await runProcess('start', async ({ config, logger, life }) => {
   const { client } = await openClient(config, temporalAddress, life, logger);
   // No SMTP_URL on development defaults: notices go to an SMTP sink in this process.
   const devMail = await startDevMailSink(config, life, logger);
-  await startWorker({ config: devMail ? { ...config, smtpUrl: devMail.url } : config, database, address: temporalAddress, logger, life });
+  await startWorker({
+    config: devMail ? { ...config, smtpUrl: devMail.url } : config,
+    database,
+    address: temporalAddress,
+    logger,
+    life,
+  });
   await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
   const { url } = await startApi({ config, database, client, logger, life, devMail: devMail ?? undefined });
 

@@ -120,7 +120,11 @@ export const noticeTemplateRoutes = [
         const result = await saveNoticeTemplate(tx, params.id, input, used, principal.sub);
         await appendAudit(tx, {
           ...actor,
-          action: result.created ? 'notice_template.create' : result.changed ? 'notice_template.version' : 'notice_template.unchanged',
+          action: result.created
+            ? 'notice_template.create'
+            : result.changed
+              ? 'notice_template.version'
+              : 'notice_template.unchanged',
           category: 'notice_templates',
           targetType: 'notice_template',
           targetId: params.id,

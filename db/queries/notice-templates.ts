@@ -131,7 +131,10 @@ export async function getNoticeTemplate(db: DbOrTx, id: string): Promise<NoticeT
     .from(noticeTemplates)
     .innerJoin(
       noticeTemplateVersions,
-      and(eq(noticeTemplateVersions.templateId, noticeTemplates.id), eq(noticeTemplateVersions.version, noticeTemplates.latestVersion)),
+      and(
+        eq(noticeTemplateVersions.templateId, noticeTemplates.id),
+        eq(noticeTemplateVersions.version, noticeTemplates.latestVersion),
+      ),
     )
     .where(eq(noticeTemplates.id, id));
   return row ? toTemplate(row.t, row.v) : null;
@@ -162,7 +165,10 @@ export async function listNoticeTemplates(
     .from(noticeTemplates)
     .innerJoin(
       noticeTemplateVersions,
-      and(eq(noticeTemplateVersions.templateId, noticeTemplates.id), eq(noticeTemplateVersions.version, noticeTemplates.latestVersion)),
+      and(
+        eq(noticeTemplateVersions.templateId, noticeTemplates.id),
+        eq(noticeTemplateVersions.version, noticeTemplates.latestVersion),
+      ),
     )
     .where(and(opts.language ? eq(noticeTemplates.language, opts.language) : undefined, after))
     .orderBy(asc(noticeTemplates.createdAt), asc(noticeTemplates.id))
@@ -217,11 +223,14 @@ export async function noticeTemplateVersionAt(db: DbOrTx, id: string, at: Date):
   return first ?? null;
 }
 
-export async function getNoticeTemplateVersion(db: DbOrTx, id: string, version: number): Promise<NoticeTemplateVersionRow | null> {
+export async function getNoticeTemplateVersion(
+  db: DbOrTx,
+  id: string,
+  version: number,
+): Promise<NoticeTemplateVersionRow | null> {
   const [row] = await db
     .select()
     .from(noticeTemplateVersions)
     .where(and(eq(noticeTemplateVersions.templateId, id), eq(noticeTemplateVersions.version, version)));
   return row ?? null;
 }
-

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caseReference } from '../../domain/notices';
 import { EncryptionCodec } from '../../infra/codec';
 import { startSmtpSink, type SmtpSink } from '../../infra/smtp';
-import { caseDriver, people, waitFor } from '../helpers/cases';
+import { caseDriver, people } from '../helpers/cases';
 import { createPolicy, importPeople, policyBody, subjectIdOf, uniq } from '../helpers/detection';
 import { createAlert } from '../helpers/fixtures';
 import { canaryIdentity, putTemplate } from '../helpers/notices';
@@ -90,7 +90,13 @@ describe('send_notice on a case', () => {
       (x) => x.notices[0]?.status === 'sent' && x.notes.some((n) => n.body.startsWith('Notice sent')),
     );
     const notice = c.notices[0]!;
-    expect(notice).toMatchObject({ stepId, templateId: 'eu-first-notice', templateVersion: 1, language: 'en', failureReason: null });
+    expect(notice).toMatchObject({
+      stepId,
+      templateId: 'eu-first-notice',
+      templateVersion: 1,
+      language: 'en',
+      failureReason: null,
+    });
     expect(notice.delivery).toMatchObject({ state: 'accepted', transmissions: 1, lastError: null });
     expect(c.steps.find((s) => s.stepId === stepId)!.templateId).toBe('eu-first-notice');
     expect(c.notes.map((n) => n.body)).toContain(
@@ -132,7 +138,9 @@ describe('send_notice on a case', () => {
     const unknown = await cases.requestStep(caseId, 'send_notice', people.investigator, { templateId: 'no-such-template' });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.details[0].field).toBe('body.templateId');
-    const wrongKind = await cases.requestStep(caseId, 'escalate_investigation', people.investigator, { templateId: 'eu-first-notice' });
+    const wrongKind = await cases.requestStep(caseId, 'escalate_investigation', people.investigator, {
+      templateId: 'eu-first-notice',
+    });
     expect(wrongKind.status).toBe(400);
     expect(wrongKind.body.error.message).toContain('body.templateId');
   });
@@ -209,7 +217,9 @@ describe('the canary: a person’s identity leaves Warden only in the notice to 
     const tables = await sys.db.execute<{ table_name: string }>(
       sql`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' and table_name <> 'identity_vault'`,
     );
-    expect(tables.rows.map((t) => t.table_name)).toEqual(expect.arrayContaining(['notices', 'notice_outbox', 'case_notes', 'audit_log', 'subjects']));
+    expect(tables.rows.map((t) => t.table_name)).toEqual(
+      expect.arrayContaining(['notices', 'notice_outbox', 'case_notes', 'audit_log', 'subjects']),
+    );
     for (const { table_name } of tables.rows) {
       const dump = await sys.db.execute<{ row: string }>(sql.raw(`select t::text as row from "${table_name}" t`));
       const text = dump.rows.map((r) => r.row).join('\n');

@@ -43,7 +43,9 @@ async function sendAttempts(caseId: string, noticeId: string): Promise<number[]>
       .map((e) => String(e.eventId)),
   );
   return history
-    .events!.filter((e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)))
+    .events!.filter(
+      (e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)),
+    )
     .map((e) => e.activityTaskStartedEventAttributes!.attempt!);
 }
 
@@ -70,7 +72,9 @@ describe('sending an approved notice', () => {
     // HTML: the name is escaped; text: as written.
     expect(m.html).toContain('<p>Dear Zoë O’Brien &lt;&amp; Co&gt;,</p>');
     expect(m.html).toContain(`<b>Insider risk policy</b> we ask you to respond by ${deadline}.</p>`);
-    expect(m.text).toContain(`Dear Zoë O’Brien <& Co>,\n\nUnder the policy Insider risk policy we ask you to respond by ${deadline}.`);
+    expect(m.text).toContain(
+      `Dear Zoë O’Brien <& Co>,\n\nUnder the policy Insider risk policy we ask you to respond by ${deadline}.`,
+    );
     // The deadline is the notice date plus the template's responseDays.
     expect(n.responseDeadline.getTime() - n.queuedAt.getTime()).toBe(10 * 86_400_000);
 
@@ -170,7 +174,11 @@ describe('SMTP failures', () => {
   it('a permanent failure (550) fails the notice with the server’s reason (without the address), once, and tells the case owner', async () => {
     const identity = canaryIdentity();
     const ids = await seedNoticeCase(sys, { identity, templateId: 'first-en' });
-    sink.setReply(() => ({ code: 550, message: `5.1.1 <${identity.email}>: Recipient address rejected: ${identity.displayName} unknown`, at: 'rcpt' }));
+    sink.setReply(() => ({
+      code: 550,
+      message: `5.1.1 <${identity.email}>: Recipient address rejected: ${identity.displayName} unknown`,
+      at: 'rcpt',
+    }));
     const result = await runNotice(sys, ids);
     expect(result).toEqual({ noticeId: ids.noticeId, status: 'failed' });
     expect(sink.transactions).toHaveLength(1);
@@ -192,7 +200,9 @@ describe('SMTP failures', () => {
   it('a temporary failure followed by a permanent one fails the notice after two attempts', async () => {
     const ids = await seedNoticeCase(sys, { templateId: 'first-en' });
     sink.setReply(({ attempt }) =>
-      attempt === 1 ? { code: 451, message: '4.7.1 Greylisted, come back later' } : { code: 554, message: '5.7.1 Message refused by policy' },
+      attempt === 1
+        ? { code: 451, message: '4.7.1 Greylisted, come back later' }
+        : { code: 554, message: '5.7.1 Message refused by policy' },
     );
     const result = await runNotice(sys, ids);
     expect(result.status).toBe('failed');
@@ -214,7 +224,12 @@ describe('SMTP failures', () => {
   it('when only the subject’s address is refused, the Cc/Bcc copies go out once and the notice fails with the reason', async () => {
     const identity = canaryIdentity();
     const ids = await seedNoticeCase(sys, { identity, templateId: 'first-en' });
-    sink.setReply(() => ({ code: 550, message: `5.1.1 <${identity.email}>: mailbox unavailable`, at: 'rcpt', only: [identity.email.toLowerCase()] }));
+    sink.setReply(() => ({
+      code: 550,
+      message: `5.1.1 <${identity.email}>: mailbox unavailable`,
+      at: 'rcpt',
+      only: [identity.email.toLowerCase()],
+    }));
     const result = await runNotice(sys, ids);
     expect(result.status).toBe('failed');
     expect(sink.messages).toHaveLength(1);

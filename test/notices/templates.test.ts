@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { noticeTemplateForStep } from '../../api/notices';
 import { NoticeTemplateSchema, NoticeTemplateVersionSchema, SavedNoticeTemplateSchema } from '../../api/routes/notice-templates';
 import { auditLog, noticeTemplateVersions } from '../../db/schema';
 import { principals, startTestSystem, type TestSystem } from '../helpers/system';
@@ -36,11 +37,23 @@ describe('notice templates', () => {
     const res = await sys.http.put('/v1/notice-templates/first-en').set('Authorization', admin).send(template());
     expect(res.status).toBe(201);
     const body = SavedNoticeTemplateSchema.parse(res.body);
-    expect(body).toMatchObject({ id: 'first-en', version: 1, language: 'en', changed: true, htmlSanitized: false, createdBy: 'admin-1' });
+    expect(body).toMatchObject({
+      id: 'first-en',
+      version: 1,
+      language: 'en',
+      changed: true,
+      htmlSanitized: false,
+      createdBy: 'admin-1',
+    });
     expect(body.placeholders).toEqual(['subject.displayName', 'case.reference', 'policy.name', 'response.deadline']);
     const audit = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ action: 'notice_template.create', category: 'notice_templates', targetId: 'first-en', outcome: 'allowed' });
+    expect(audit[0]).toMatchObject({
+      action: 'notice_template.create',
+      category: 'notice_templates',
+      targetId: 'first-en',
+      outcome: 'allowed',
+    });
 
     const read = await sys.http.get('/v1/notice-templates/first-en').set('Authorization', investigator);
     expect(read.status).toBe(200);
@@ -75,7 +88,11 @@ describe('notice templates', () => {
       .from(auditLog)
       .where(and(eq(auditLog.targetId, 'versioned'), eq(auditLog.category, 'notice_templates')))
       .orderBy(auditLog.seq);
-    expect(actions.map((a) => a.action)).toEqual(['notice_template.create', 'notice_template.version', 'notice_template.unchanged']);
+    expect(actions.map((a) => a.action)).toEqual([
+      'notice_template.create',
+      'notice_template.version',
+      'notice_template.unchanged',
+    ]);
   });
 
   it('the database refuses to change or delete a template version', async () => {
@@ -187,6 +204,20 @@ describe('notice templates', () => {
     expect(de.body.items.map((i: { id: string }) => i.id)).toEqual(['list-de', 'list-de-2']);
     const bad = await sys.http.get('/v1/notice-templates?cursor=garbage').set('Authorization', admin);
     expect(bad.status).toBe(400);
+  });
+
+  it('a send_notice step defaults to a template in the region’s first language that has one', async () => {
+    await sys.http
+      .put('/v1/notice-templates/default-fr')
+      .set('Authorization', admin)
+      .send(template({ language: 'fr' }));
+    expect(await noticeTemplateForStep(sys.db, undefined, ['ja', 'fr', 'en'])).toBe('default-fr');
+    expect(await noticeTemplateForStep(sys.db, 'first-en', ['fr'])).toBe('first-en');
+    await expect(noticeTemplateForStep(sys.db, undefined, ['ja'])).rejects.toMatchObject({ type: 'precondition_failed' });
+    await expect(noticeTemplateForStep(sys.db, 'missing', ['en'])).rejects.toMatchObject({
+      type: 'not_found',
+      details: [{ field: 'body.templateId', message: 'no notice template with this id' }],
+    });
   });
 
   it('only administrators and investigators may read or write templates', async () => {

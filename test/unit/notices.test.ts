@@ -36,7 +36,11 @@ describe('notice placeholders', () => {
   });
 
   it('reports problems per field and the used placeholders in whitelist order', () => {
-    const r = checkTemplatePlaceholders({ subject: '{{case.reference}}', htmlBody: '{{foo}} {{bar}}', textBody: '{{subject.displayName}}' });
+    const r = checkTemplatePlaceholders({
+      subject: '{{case.reference}}',
+      htmlBody: '{{foo}} {{bar}}',
+      textBody: '{{subject.displayName}}',
+    });
     expect(r.used).toEqual(['subject.displayName', 'case.reference']);
     expect(r.problems).toEqual([expect.objectContaining({ field: 'htmlBody', unknown: ['foo', 'bar'] })]);
     expect(r.problems[0]!.message).toContain('{{foo}}, {{bar}}');
@@ -46,7 +50,11 @@ describe('notice placeholders', () => {
 describe('rendering a notice', () => {
   it('escapes values in HTML, keeps them as written in text, and folds line breaks out of the subject', () => {
     const r = renderNotice(
-      { subject: 'Case {{case.reference}} for {{subject.displayName}}', htmlBody: '<p>{{subject.displayName}}</p>', textBody: '{{subject.displayName}}' },
+      {
+        subject: 'Case {{case.reference}} for {{subject.displayName}}',
+        htmlBody: '<p>{{subject.displayName}}</p>',
+        textBody: '{{subject.displayName}}',
+      },
       { ...values, 'subject.displayName': 'Ann <b>"Bold"</b> & Co\r\nBcc: evil@example.org' },
     );
     expect(r.htmlBody).toBe('<p>Ann &lt;b&gt;&quot;Bold&quot;&lt;/b&gt; &amp; Co\r\nBcc: evil@example.org</p>');
@@ -82,6 +90,12 @@ describe('SMTP replies', () => {
     });
     expect(r).toBe('550 5.1.1 <[recipient]>: mailbox of [recipient] unknown; see [address] ');
   });
+
+  it('redacts a short name as a whole word only', () => {
+    expect(redactSmtpReply('550 Al: mailbox unavailable (Temporal failure)', { displayName: 'Al' })).toBe(
+      '550 [recipient]: mailbox unavailable (Temporal failure)',
+    );
+  });
 });
 
 describe('HTML sanitizing', () => {
@@ -107,7 +121,9 @@ describe('HTML sanitizing', () => {
 describe('SMTP_URL', () => {
   it('must be an smtp:// or smtps:// URL; the error names the variable', () => {
     expect(loadConfig({ SMTP_URL: 'smtps://user:pw@mail.example.org:465' }).smtpUrl).toBe('smtps://user:pw@mail.example.org:465');
-    expect(() => loadConfig({ SMTP_URL: 'https://mail.example.org' })).toThrow(/SMTP_URL: expected an smtp:\/\/ or smtps:\/\/ URL/);
+    expect(() => loadConfig({ SMTP_URL: 'https://mail.example.org' })).toThrow(
+      /SMTP_URL: expected an smtp:\/\/ or smtps:\/\/ URL/,
+    );
     expect(() => loadConfig({ SMTP_URL: 'not a url' })).toThrow(/SMTP_URL/);
   });
 });
