@@ -28,13 +28,7 @@ export const NoticeTemplateInput = z
     subject: z.string().trim().min(1).max(500).refine(NoLineBreaks, 'must be one line'),
     htmlBody: z.string().min(1).max(200_000).describe('HTML; sanitized when saved (no scripts, no event handlers)'),
     textBody: z.string().min(1).max(100_000).describe('The plain-text alternative'),
-    responseDays: z
-      .number()
-      .int()
-      .min(1)
-      .max(365)
-      .default(14)
-      .describe('Days from the notice date to {{response.deadline}}'),
+    responseDays: z.number().int().min(1).max(365).default(14).describe('Days from the notice date to {{response.deadline}}'),
   })
   .strict();
 export type NoticeTemplateInput = z.infer<typeof NoticeTemplateInput>;
