@@ -274,7 +274,7 @@ async function exportRun(query: string) {
         `live heap max ${mb(r.peakLive)} (+${mb(r.peakLive - r.baseHeap)})  peak RSS ${mb(r.peakRss)} (+${mb(r.peakRss - r.baseRss)})`,
     );
   }
-  let t = performance.now();
+  const t = performance.now();
   let n = 0;
   for await (const rows of scanAudit(db, { batchSize: 2000 })) n += rows.length;
   out(`  baseline: raw keyset scan of the same rows, no formatting or HTTP   ${fmt(n / ((performance.now() - t) / 1000))} rows/s`);

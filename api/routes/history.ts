@@ -152,7 +152,7 @@ export const historyRoutes = [
     query: HistoryQuery,
     responses: { 200: { description: 'A page of history events', schema: CaseHistoryPage } },
     async handler(ctx) {
-      const { deps, params, query, actor } = ctx;
+      const { deps, query, actor } = ctx;
       const row = await caseForHistory(ctx, 'case.history.read');
       const after = decodeCursor(query.cursor, HistoryCursor);
       if (after && after[0] !== query.include) {

@@ -233,7 +233,8 @@ const SCOPE: Record<string, Scope> = {
     sample: async () => {
       const { stepId } = await w.step('escalate_investigation');
       const { inside, outside } = listed(hasItem('stepId', stepId));
-      return { path: '/v1/approvals/inbox?limit=500', inside: approversOf(['legal', 'privacy'], outside), outside };
+      // Listed for the approvers the step still needs (in its region), for nobody else.
+      return { path: '/v1/approvals/inbox?limit=500', inside: { per: (v) => (['legal', 'privacy'].includes(v.stakeholder!) ? inside : outside) }, outside };
     },
   },
   'GET /v1/cases/{id}/identity': {
