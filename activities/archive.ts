@@ -38,7 +38,11 @@ export function createArchiveActivities(deps: Pick<ActivityDeps, 'db' | 'logger'
       const taskQueue = ctx.info.taskQueue;
       const self = ctx.info.workflowExecution ?? { workflowId: '', runId: '' };
       const rootWorkflowId = input.rootWorkflowId ?? input.workflowId;
-      const runId = input.runId ?? (self.workflowId === input.workflowId ? self.runId : (await client.workflow.getHandle(input.workflowId).describe()).runId);
+      const runId =
+        input.runId ??
+        (self.workflowId === input.workflowId
+          ? self.runId
+          : (await client.workflow.getHandle(input.workflowId).describe()).runId);
       const target = { workflowId: input.workflowId, runId, rootWorkflowId };
 
       const described = await client.workflow.getHandle(input.workflowId, runId).describe();
@@ -84,7 +88,10 @@ export function createArchiveActivities(deps: Pick<ActivityDeps, 'db' | 'logger'
         }
       };
       await archiveRun(input.workflowId, runId);
-      deps.logger.info({ workflowId: input.workflowId, runId, runs, events, deferred: deferred.length }, 'workflow history archived');
+      deps.logger.info(
+        { workflowId: input.workflowId, runId, runs, events, deferred: deferred.length },
+        'workflow history archived',
+      );
       return { status: 'archived', runs, events, deferred };
     },
   };

@@ -68,7 +68,10 @@ const { db } = database;
 await migrateDatabase(db);
 out(
   `# Warden audit benchmark — ${os.cpus().length} CPUs, Node ${process.version}, ${N.toLocaleString('en-US')} entries, ` +
-    `load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')}`,
+    `load average at start ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')}`,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +175,9 @@ out(`\n## 1. Chain verification (load average ${os.loadavg()[0]!.toFixed(1)})`);
     runs.push(last.checked / ((performance.now() - t) / 1000));
   }
   if (!last!.ok) throw new Error(`the bench chain does not verify: ${JSON.stringify(last!.firstBroken)}`);
-  out(`verifyAuditChain (Postgres → encode → SHA-256 → link + checkpoint)  ${fmt(Math.max(...runs))} entries/s  (best of 3; runs ${runs.map(fmt).join(', ')}; ${fmt(last!.checked)} entries)`);
+  out(
+    `verifyAuditChain (Postgres → encode → SHA-256 → link + checkpoint)  ${fmt(Math.max(...runs))} entries/s  (best of 3; runs ${runs.map(fmt).join(', ')}; ${fmt(last!.checked)} entries)`,
+  );
   out(`  baseline: raw SHA-256 of the same encodings, in memory          ${fmt(hashRate)} entries/s`);
   out(`  baseline: canonical encoding + SHA-256, in memory                ${fmt(encHashRate)} entries/s`);
   out(`  baseline: raw keyset scan of the same rows, no hashing            ${fmt(scanRate)} entries/s`);
@@ -189,7 +194,12 @@ const { app } = createApp({ config, db, temporal, taskQueue: 'bench', logger, au
 const server = app.listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const token = await mintDevToken(config.auth.devSecret, { sub: 'bench-auditor', roles: ['auditor'], regions: ['*'], languages: [] });
+const token = await mintDevToken(config.auth.devSecret, {
+  sub: 'bench-auditor',
+  roles: ['auditor'],
+  regions: ['*'],
+  languages: [],
+});
 const headers = { Authorization: `Bearer ${token}` };
 
 out(`\n## 2. Fetch and verify 1,000 entries (load average ${os.loadavg()[0]!.toFixed(1)})`);
@@ -197,12 +207,16 @@ out(`\n## 2. Fetch and verify 1,000 entries (load average ${os.loadavg()[0]!.toF
   const maxSeq = total - 1000;
   const starts = Array.from({ length: RANGES }, (_, i) => 1 + Math.floor(((i * 7919) % RANGES) * (maxSeq / RANGES)));
   // Warm-up.
-  for (const s of starts.slice(0, 10)) await (await fetch(`${api}/v1/audit/verify?fromSeq=${s}&toSeq=${s + 999}`, { headers })).json();
+  for (const s of starts.slice(0, 10))
+    await (await fetch(`${api}/v1/audit/verify?fromSeq=${s}&toSeq=${s + 999}`, { headers })).json();
 
   const server1: number[] = [];
   for (const s of starts) {
     const t = performance.now();
-    const body = (await (await fetch(`${api}/v1/audit/verify?fromSeq=${s}&toSeq=${s + 999}`, { headers })).json()) as { ok: boolean; checked: number };
+    const body = (await (await fetch(`${api}/v1/audit/verify?fromSeq=${s}&toSeq=${s + 999}`, { headers })).json()) as {
+      ok: boolean;
+      checked: number;
+    };
     server1.push(performance.now() - t);
     if (!body.ok || body.checked !== 1000) throw new Error('range did not verify');
   }
@@ -227,9 +241,15 @@ out(`\n## 2. Fetch and verify 1,000 entries (load average ${os.loadavg()[0]!.toF
     await database.pool.query('select * from audit_log where seq >= $1 and seq < $2 order by seq', [s, s + 1000]);
     raw.push(performance.now() - t);
   }
-  out(`GET /v1/audit/verify?fromSeq&toSeq (1,000 entries, server verifies)   p50 ${pct(server1, 50).toFixed(1)} ms  p99 ${pct(server1, 99).toFixed(1)} ms  (${RANGES} ranges)`);
-  out(`GET /v1/audit?limit=1000 + client verifies hashes and links            p50 ${pct(client1, 50).toFixed(1)} ms  p99 ${pct(client1, 99).toFixed(1)} ms`);
-  out(`  baseline: raw SQL select of the same 1,000 rows                     p50 ${pct(raw, 50).toFixed(1)} ms  p99 ${pct(raw, 99).toFixed(1)} ms`);
+  out(
+    `GET /v1/audit/verify?fromSeq&toSeq (1,000 entries, server verifies)   p50 ${pct(server1, 50).toFixed(1)} ms  p99 ${pct(server1, 99).toFixed(1)} ms  (${RANGES} ranges)`,
+  );
+  out(
+    `GET /v1/audit?limit=1000 + client verifies hashes and links            p50 ${pct(client1, 50).toFixed(1)} ms  p99 ${pct(client1, 99).toFixed(1)} ms`,
+  );
+  out(
+    `  baseline: raw SQL select of the same 1,000 rows                     p50 ${pct(raw, 50).toFixed(1)} ms  p99 ${pct(raw, 99).toFixed(1)} ms`,
+  );
   out(`  floor: p99 ≤ 100 ms → ${Math.max(pct(server1, 99), pct(client1, 99)) <= 100 ? 'met' : 'NOT met'}`);
 }
 
@@ -277,7 +297,9 @@ async function exportRun(query: string) {
   const t = performance.now();
   let n = 0;
   for await (const rows of scanAudit(db, { batchSize: 2000 })) n += rows.length;
-  out(`  baseline: raw keyset scan of the same rows, no formatting or HTTP   ${fmt(n / ((performance.now() - t) / 1000))} rows/s`);
+  out(
+    `  baseline: raw keyset scan of the same rows, no formatting or HTTP   ${fmt(n / ((performance.now() - t) / 1000))} rows/s`,
+  );
 }
 
 server.close();

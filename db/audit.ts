@@ -237,7 +237,13 @@ function toScanned(a: unknown[]): ScannedRow {
 /** One keyset page of rows, read raw (array rows, `at` formatted by the server): the list's query. */
 export async function queryAuditRows(
   db: Db,
-  opts: { afterSeq?: number | null; toSeq?: number | null; limit: number; where?: ReturnType<typeof sql>; order?: 'asc' | 'desc' },
+  opts: {
+    afterSeq?: number | null;
+    toSeq?: number | null;
+    limit: number;
+    where?: ReturnType<typeof sql>;
+    order?: 'asc' | 'desc';
+  },
 ): Promise<ScannedRow[]> {
   // The raw pool: array rows skip drizzle's per-row mapping, which dominates at 100k rows/s.
   const pool = (db as unknown as { $client: pg.Pool }).$client;
@@ -280,7 +286,10 @@ export function checkpointStatement(c: { seq: number; hash: string; signedAt: st
   return canonicalize({ v: 1, kind: 'warden-audit-checkpoint', seq: c.seq, hash: c.hash, signedAt: c.signedAt, keyId: c.keyId })!;
 }
 
-export function verifyCheckpointSignature(verifier: CheckpointVerifier, c: Pick<AuditCheckpointRow, 'seq' | 'hash' | 'signedAt' | 'keyId' | 'signature'>): boolean {
+export function verifyCheckpointSignature(
+  verifier: CheckpointVerifier,
+  c: Pick<AuditCheckpointRow, 'seq' | 'hash' | 'signedAt' | 'keyId' | 'signature'>,
+): boolean {
   const statement = checkpointStatement({ seq: c.seq, hash: c.hash, signedAt: c.signedAt.toISOString(), keyId: c.keyId });
   try {
     return verify(null, Buffer.from(statement), verifier.publicKey, Buffer.from(c.signature, 'base64'));
@@ -311,14 +320,23 @@ export async function verifyAuditChain(db: Db, opts: VerifyOptions | number = {}
     const mine = all.filter((c) => c.keyId === o.verifier!.keyId);
     badSignature = mine.find((c) => !verifyCheckpointSignature(o.verifier!, c));
     checkpoints = mine.filter((c) => c !== badSignature);
-    cpStats = { total: all.length, verified: badSignature ? mine.indexOf(badSignature) : mine.length, otherKeys: all.length - mine.length };
+    cpStats = {
+      total: all.length,
+      verified: badSignature ? mine.indexOf(badSignature) : mine.length,
+      otherKeys: all.length - mine.length,
+    };
     if (badSignature) checkpoints = mine.slice(0, mine.indexOf(badSignature));
   }
-  const result = (r: Omit<ChainVerification, 'durationMs' | 'checkpoint' | 'checkpoints'>, verifiedCp: AuditCheckpointRow | null): ChainVerification => ({
+  const result = (
+    r: Omit<ChainVerification, 'durationMs' | 'checkpoint' | 'checkpoints'>,
+    verifiedCp: AuditCheckpointRow | null,
+  ): ChainVerification => ({
     ...r,
     ...(o.verifier
       ? {
-          checkpoint: verifiedCp ? { seq: verifiedCp.seq, hash: verifiedCp.hash, signedAt: verifiedCp.signedAt.toISOString(), keyId: verifiedCp.keyId } : null,
+          checkpoint: verifiedCp
+            ? { seq: verifiedCp.seq, hash: verifiedCp.hash, signedAt: verifiedCp.signedAt.toISOString(), keyId: verifiedCp.keyId }
+            : null,
           checkpoints: cpStats,
         }
       : {}),
@@ -331,7 +349,10 @@ export async function verifyAuditChain(db: Db, opts: VerifyOptions | number = {}
   let cpIndex = 0;
   let lastVerifiedCp: AuditCheckpointRow | null = null;
   const broken = (seq: number, reason: BrokenReason, message: string) =>
-    result({ ok: false, checked, lastSeq, lastHash: prevHash, firstBroken: { seq, reason, lastGoodSeq: lastSeq, message } }, lastVerifiedCp);
+    result(
+      { ok: false, checked, lastSeq, lastHash: prevHash, firstBroken: { seq, reason, lastGoodSeq: lastSeq, message } },
+      lastVerifiedCp,
+    );
 
   for await (const rows of scanAudit(db, { batchSize: o.batchSize })) {
     for (let i = 0; i < rows.length; i++) {
@@ -346,17 +367,30 @@ export async function verifyAuditChain(db: Db, opts: VerifyOptions | number = {}
       if (!contentOk || !linkOk) {
         const next = rows[i + 1];
         if (!linkOk && next && next.hash === row.prevHash) {
-          return broken(row.seq, 'reordered', `entry ${row.seq} links to entry ${next.seq}, which follows it: the pair was reordered`);
+          return broken(
+            row.seq,
+            'reordered',
+            `entry ${row.seq} links to entry ${next.seq}, which follows it: the pair was reordered`,
+          );
         }
         if (!contentOk) return broken(row.seq, 'hash_mismatch', `entry ${row.seq} does not match its hash: it was changed`);
         if (lastSeq === null ? row.seq > 1 : row.seq > lastSeq + 1) {
-          return broken(row.seq, 'entry_missing', `entry ${row.seq} links to an entry that is missing${lastSeq === null ? ' at the start of the log' : ` after entry ${lastSeq}`}`);
+          return broken(
+            row.seq,
+            'entry_missing',
+            `entry ${row.seq} links to an entry that is missing${lastSeq === null ? ' at the start of the log' : ` after entry ${lastSeq}`}`,
+          );
         }
         return broken(row.seq, 'prev_hash_mismatch', `entry ${row.seq} does not link to entry ${lastSeq ?? 'genesis'}`);
       }
       const cp = checkpoints[cpIndex];
       if (cp && cp.seq === row.seq) {
-        if (cp.hash !== row.hash) return broken(cp.seq, 'checkpoint_mismatch', `entry ${cp.seq} differs from the hash its signed checkpoint names: the chain was rewritten`);
+        if (cp.hash !== row.hash)
+          return broken(
+            cp.seq,
+            'checkpoint_mismatch',
+            `entry ${cp.seq} differs from the hash its signed checkpoint names: the chain was rewritten`,
+          );
         lastVerifiedCp = cp;
         cpIndex++;
       }
@@ -380,7 +414,12 @@ export async function verifyAuditChain(db: Db, opts: VerifyOptions | number = {}
         checked,
         lastSeq,
         lastHash: prevHash,
-        firstBroken: { seq: badSignature.seq, reason: 'checkpoint_signature_invalid', lastGoodSeq: lastSeq, message: `checkpoint for entry ${badSignature.seq} has an invalid signature` },
+        firstBroken: {
+          seq: badSignature.seq,
+          reason: 'checkpoint_signature_invalid',
+          lastGoodSeq: lastSeq,
+          message: `checkpoint for entry ${badSignature.seq} has an invalid signature`,
+        },
       },
       lastVerifiedCp,
     );
@@ -412,7 +451,13 @@ export async function verifyAuditRange(db: Db, fromSeq: number, toSeq: number): 
       if (!contentOk || !linkOk) {
         const next = rows[i + 1];
         const reason: BrokenReason =
-          !linkOk && next && next.hash === row.prevHash ? 'reordered' : !contentOk ? 'hash_mismatch' : (lastSeq === null ? row.seq > 1 : row.seq > lastSeq + 1) ? 'entry_missing' : 'prev_hash_mismatch';
+          !linkOk && next && next.hash === row.prevHash
+            ? 'reordered'
+            : !contentOk
+              ? 'hash_mismatch'
+              : (lastSeq === null ? row.seq > 1 : row.seq > lastSeq + 1)
+                ? 'entry_missing'
+                : 'prev_hash_mismatch';
         return {
           ok: false,
           checked,
@@ -471,7 +516,12 @@ export async function writeAuditCheckpoint(
       details: { previousCheckpointSeq: latest?.seq ?? null, trigger: by === 'schedule' ? 'schedule' : 'request' },
     });
     const signedAt = new Date();
-    const statement = checkpointStatement({ seq: entry.seq, hash: entry.hash, signedAt: signedAt.toISOString(), keyId: signer.keyId });
+    const statement = checkpointStatement({
+      seq: entry.seq,
+      hash: entry.hash,
+      signedAt: signedAt.toISOString(),
+      keyId: signer.keyId,
+    });
     const signature = sign(null, Buffer.from(statement), signer.privateKey).toString('base64');
     const [checkpoint] = await tx
       .insert(auditCheckpoints)

@@ -100,7 +100,12 @@ export const EnvSchema = z.object({
   CODEC_CORS_ORIGINS: z
     .string()
     .default('http://127.0.0.1:8233,http://localhost:8233')
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
 
   /** Multiplies every approval SLA and reminder (tests and demos: 0.0005 turns 1 h into 1.8 s). */
   SLA_TIME_SCALE: z.coerce.number().positive().max(1000).default(1),
@@ -266,7 +271,11 @@ export function parseEd25519PrivateKey(raw: string): AuditSigningKey {
  * `AUDIT_PUBLIC_KEY` (SPKI PEM, as published at `GET /v1/audit/public-key`) or be derived from
  * `AUDIT_SIGNING_KEY`.
  */
-export function loadAuditVerifyConfig(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; publicKeyPem?: string; signingKey?: AuditSigningKey } {
+export function loadAuditVerifyConfig(env: NodeJS.ProcessEnv = process.env): {
+  databaseUrl?: string;
+  publicKeyPem?: string;
+  signingKey?: AuditSigningKey;
+} {
   const parsed = z
     .object({
       DATABASE_URL: z.string().url().optional(),
@@ -275,8 +284,14 @@ export function loadAuditVerifyConfig(env: NodeJS.ProcessEnv = process.env): { d
     })
     .safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(`Invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+    throw new ConfigError(
+      `Invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
   }
   const e = parsed.data;
-  return { databaseUrl: e.DATABASE_URL, publicKeyPem: e.AUDIT_PUBLIC_KEY?.replace(/\\n/g, '\n'), signingKey: e.AUDIT_SIGNING_KEY };
+  return {
+    databaseUrl: e.DATABASE_URL,
+    publicKeyPem: e.AUDIT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+    signingKey: e.AUDIT_SIGNING_KEY,
+  };
 }

@@ -25,7 +25,10 @@ export async function ensureAuditCheckpointSchedule(
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' as const };
   try {
     await client.schedule.create({ scheduleId, spec, action, policies });
-    opts.logger.info({ scheduleId, everyMinutes: opts.config.audit.checkpointIntervalMinutes }, 'audit checkpoint schedule created');
+    opts.logger.info(
+      { scheduleId, everyMinutes: opts.config.audit.checkpointIntervalMinutes },
+      'audit checkpoint schedule created',
+    );
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));

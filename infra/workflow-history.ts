@@ -133,7 +133,10 @@ export async function collectWorkflowTree(
   const missing: MissingRun[] = [];
   const seen = new Set<string>();
 
-  const getRun = async (workflowId: string, runId: string): Promise<{ history: History; source: 'archive' | 'temporal' } | null> => {
+  const getRun = async (
+    workflowId: string,
+    runId: string,
+  ): Promise<{ history: History; source: 'archive' | 'temporal' } | null> => {
     const archived = await source.archived(workflowId, runId);
     if (archived) return { history: archived, source: 'archive' };
     if (!source.client) return null;
@@ -167,7 +170,7 @@ export async function collectWorkflowTree(
     }
     const list: Array<Omit<CollectedRun, 'run'>> = [{ facts: runFacts(workflowId, knownRunId, known.history), ...known }];
     // Backwards through continued-from links.
-    for (let prev = list[0]!.facts.continuedFromRunId; prev; ) {
+    for (let prev = list[0]!.facts.continuedFromRunId; prev;) {
       const r = await getRun(workflowId, prev);
       if (!r) {
         missing.push({ workflowId, runId: prev, reason: 'earlier run not archived and no longer retained by Temporal' });
@@ -178,7 +181,7 @@ export async function collectWorkflowTree(
       prev = facts.continuedFromRunId;
     }
     // Forwards through continued-as-new links.
-    for (let next = list[list.length - 1]!.facts.newExecutionRunId; next; ) {
+    for (let next = list[list.length - 1]!.facts.newExecutionRunId; next;) {
       const r = await getRun(workflowId, next);
       if (!r) {
         missing.push({ workflowId, runId: next, reason: 'later run not archived and no longer retained by Temporal' });
@@ -301,7 +304,12 @@ function humanDuration(ms: number | null): string {
  * name activities, timers, children, signals and Updates; say who acted. Completion events are
  * joined to their scheduling event so they carry its name.
  */
-export async function renderEvents(slice: IndexedEvent[], all: IndexedEvent[], converter: LoadedDataConverter, positionOffset: number): Promise<ReadableEvent[]> {
+export async function renderEvents(
+  slice: IndexedEvent[],
+  all: IndexedEvent[],
+  converter: LoadedDataConverter,
+  positionOffset: number,
+): Promise<ReadableEvent[]> {
   // Names by (workflow, run, scheduling event id), for completion events.
   const byId = new Map<string, HistoryEvent>();
   for (const e of all) byId.set(`${e.run.facts.workflowId}/${e.run.facts.runId}/${Number(e.event.eventId)}`, e.event);
@@ -334,7 +342,16 @@ export async function renderEvents(slice: IndexedEvent[], all: IndexedEvent[], c
         details.input = args;
         if (facts.continuedFromRunId) details.continuedFromRunId = facts.continuedFromRunId;
         if (facts.parentWorkflowId) details.parent = { workflowId: facts.parentWorkflowId, runId: facts.parentRunId };
-        const memo = attrs.memo?.fields ? Object.fromEntries(await Promise.all(Object.entries(attrs.memo.fields as Record<string, Payload>).map(async ([k, p]) => [k, (await decodeArrayFromPayloads(converter, [p]))[0]]))) : null;
+        const memo = attrs.memo?.fields
+          ? Object.fromEntries(
+              await Promise.all(
+                Object.entries(attrs.memo.fields as Record<string, Payload>).map(async ([k, p]) => [
+                  k,
+                  (await decodeArrayFromPayloads(converter, [p]))[0],
+                ]),
+              ),
+            )
+          : null;
         if (memo && Object.keys(memo).length) details.memo = memo;
         const sa = searchAttributes(attrs.searchAttributes);
         if (sa) details.searchAttributes = sa;
@@ -457,7 +474,8 @@ export async function renderEvents(slice: IndexedEvent[], all: IndexedEvent[], c
         break;
       }
       case 'WorkflowExecutionUpdateCompleted': {
-        const accepted = scheduling(e, attrs.acceptedEventId)?.workflowExecutionUpdateAcceptedEventAttributes as Attrs | undefined;
+        const accepted = scheduling(e, attrs.acceptedEventId)?.workflowExecutionUpdateAcceptedEventAttributes as
+          Attrs | undefined;
         const name = accepted?.acceptedRequest?.input?.name ?? '?';
         details.update = name;
         details.updateId = attrs.meta?.updateId;
@@ -505,7 +523,9 @@ export async function renderEvents(slice: IndexedEvent[], all: IndexedEvent[], c
       case 'UpsertWorkflowSearchAttributes': {
         const sa = searchAttributes(attrs.searchAttributes) ?? {};
         details.searchAttributes = sa;
-        summary = `search attributes set: ${Object.entries(sa).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('|') : String(v)}`).join(', ')}`;
+        summary = `search attributes set: ${Object.entries(sa)
+          .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('|') : String(v)}`)
+          .join(', ')}`;
         break;
       }
       case 'WorkflowPropertiesModified':

@@ -113,10 +113,14 @@ if (values.json) {
   ];
   if (external) lines.push(`external   ${external.message}`);
   if (result.firstBroken) {
-    lines.push(`BROKEN     at seq ${result.firstBroken.seq} (${result.firstBroken.reason}); last good entry: ${result.firstBroken.lastGoodSeq ?? 'none'}`);
+    lines.push(
+      `BROKEN     at seq ${result.firstBroken.seq} (${result.firstBroken.reason}); last good entry: ${result.firstBroken.lastGoodSeq ?? 'none'}`,
+    );
     lines.push(`           ${result.firstBroken.message}`);
   } else if (noSignedCheckpoint) {
-    lines.push('WARNING    the chain is intact, but no checkpoint is signed by this key: deleting the newest entries would go unnoticed');
+    lines.push(
+      'WARNING    the chain is intact, but no checkpoint is signed by this key: deleting the newest entries would go unnoticed',
+    );
   } else if (code === 0) {
     lines.push('OK         the audit log is intact');
   }

@@ -3,7 +3,10 @@ import type { Activities } from '../activities';
 import type { ArchiveHistoryInput, ArchiveHistoryResult } from './definitions';
 import { awaitRunClose } from './presets';
 
-const { archiveWorkflowHistory } = proxyActivities<Activities>({ ...awaitRunClose, summary: 'archive workflow history once closed' });
+const { archiveWorkflowHistory } = proxyActivities<Activities>({
+  ...awaitRunClose,
+  summary: 'archive workflow history once closed',
+});
 
 /**
  * Archives one workflow run once it has closed (see activities/archive.ts): its activity answers

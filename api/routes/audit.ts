@@ -47,14 +47,21 @@ export type AuditEntrySchema = z.infer<typeof AuditEntrySchema>;
 const commaList = <T extends z.ZodTypeAny>(item: T) =>
   z
     .union([z.string(), z.array(z.string())])
-    .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      (Array.isArray(v) ? v : [v])
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(item).min(1));
 
 /** Filters shared by the list and the export. */
 const AuditFilterQuery = z.object({
   actor: z.string().min(1).max(200).optional().describe('Token subject of the actor'),
   action: z.string().min(1).max(200).optional().describe('Exact action, or a prefix ending in `*` (e.g. `case.*`)'),
-  category: commaList(z.enum(AUDIT_CATEGORIES)).optional().describe(`Comma-separated: ${AUDIT_CATEGORIES.join(', ')}`),
+  category: commaList(z.enum(AUDIT_CATEGORIES))
+    .optional()
+    .describe(`Comma-separated: ${AUDIT_CATEGORIES.join(', ')}`),
   caseId: z.string().uuid().optional().describe('Entries about this case: its target, or `details.caseId`'),
   targetType: z.string().min(1).max(100).optional(),
   targetId: z.string().min(1).max(200).optional(),
@@ -77,12 +84,20 @@ export const AuditExportQuery = AuditFilterQuery.extend({
 
 export const VerifyQuery = z
   .object({
-    fromSeq: z.coerce.number().int().min(1).optional().describe('Verify only this range (with toSeq), linked to the entry before it'),
+    fromSeq: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('Verify only this range (with toSeq), linked to the entry before it'),
     toSeq: z.coerce.number().int().min(1).optional(),
   })
   .strict()
   .refine((q) => (q.fromSeq === undefined) === (q.toSeq === undefined), { message: 'give both fromSeq and toSeq, or neither' })
-  .refine((q) => q.fromSeq === undefined || q.toSeq! >= q.fromSeq, { message: 'toSeq must not be before fromSeq', path: ['toSeq'] });
+  .refine((q) => q.fromSeq === undefined || q.toSeq! >= q.fromSeq, {
+    message: 'toSeq must not be before fromSeq',
+    path: ['toSeq'],
+  });
 
 const BrokenLinkSchema = z.object({
   seq: z.number().int(),
@@ -270,7 +285,12 @@ export const auditRoutes = [
       const key = deps.config.audit.signingKey;
       const jwk = key.publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string };
       return {
-        body: { algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem, publicKeyJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x } },
+        body: {
+          algorithm: 'Ed25519' as const,
+          keyId: key.keyId,
+          publicKeyPem: key.publicKeyPem,
+          publicKeyJwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x },
+        },
       };
     },
   }),
@@ -282,7 +302,9 @@ export const auditRoutes = [
     description: 'Copy them outside Warden (with the public key) to prove later that no entry up to them was removed.',
     permission: 'audit:read',
     category: 'audit',
-    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(500).optional() }).strict(),
+    query: z
+      .object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(500).optional() })
+      .strict(),
     responses: { 200: { description: 'A page of checkpoints', schema: pageSchema(CheckpointSchema) } },
     async handler({ deps, query }) {
       const after = decodeCursor(query.cursor, SeqCursor);
@@ -294,7 +316,9 @@ export const auditRoutes = [
         .limit(query.limit + 1);
       const items = rows.slice(0, query.limit);
       const last = items[items.length - 1];
-      return { body: { items: items.map(toCheckpoint), nextCursor: rows.length > query.limit && last ? encodeCursor([last.seq]) : null } };
+      return {
+        body: { items: items.map(toCheckpoint), nextCursor: rows.length > query.limit && last ? encodeCursor([last.seq]) : null },
+      };
     },
   }),
   route({
@@ -321,12 +345,16 @@ export const auditRoutes = [
     description:
       'Oldest first, with the same filters as the list. Streamed in batches: the log is never held in memory. ' +
       'Entries hold opaque ids and pseudonymous references only. NDJSON lines carry `prevHash` and `hash`, so an ' +
-      'unfiltered export can be verified offline. CSV text cells that would start a spreadsheet formula are prefixed with `\'`.',
+      "unfiltered export can be verified offline. CSV text cells that would start a spreadsheet formula are prefixed with `'`.",
     permission: 'audit:export',
     category: 'audit',
     query: AuditExportQuery,
     responses: {
-      200: { description: 'NDJSON (one entry per line) or CSV with a header row', schema: z.string(), contentType: 'application/x-ndjson' },
+      200: {
+        description: 'NDJSON (one entry per line) or CSV with a header row',
+        schema: z.string(),
+        contentType: 'application/x-ndjson',
+      },
     },
     async handler({ deps, principal, query, res, actor, requestId }) {
       const { format, ...filters } = query;
@@ -352,7 +380,23 @@ export const auditRoutes = [
           for (const r of rows) {
             chunk +=
               format === 'csv'
-                ? [r.seq, r.at, r.actor, r.actorRoles.join('|'), r.action, r.category, r.targetType, r.targetId, r.region, r.outcome, r.reason, r.requestId, r.details, r.prevHash, r.hash]
+                ? [
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.actorRoles.join('|'),
+                    r.action,
+                    r.category,
+                    r.targetType,
+                    r.targetId,
+                    r.region,
+                    r.outcome,
+                    r.reason,
+                    r.requestId,
+                    r.details,
+                    r.prevHash,
+                    r.hash,
+                  ]
                     .map(csvCell)
                     .join(',') + '\r\n'
                 : JSON.stringify(r) + '\n';

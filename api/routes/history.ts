@@ -236,9 +236,18 @@ export const historyRoutes = [
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Content-Disposition', `attachment; filename="case-${row.id}-history.json"`);
       res.setHeader('Cache-Control', 'no-store');
-      res.write(`{"caseId":${JSON.stringify(row.id)},"workflowId":${JSON.stringify(workflowId)},"missing":${JSON.stringify(tree.missing)},"runs":[`);
+      res.write(
+        `{"caseId":${JSON.stringify(row.id)},"workflowId":${JSON.stringify(workflowId)},"missing":${JSON.stringify(tree.missing)},"runs":[`,
+      );
       for (const [i, r] of tree.runs.entries()) {
-        const head = { workflowId: r.facts.workflowId, runId: r.facts.runId, run: r.run, workflowType: r.facts.workflowType, status: r.facts.status, source: r.source };
+        const head = {
+          workflowId: r.facts.workflowId,
+          runId: r.facts.runId,
+          run: r.run,
+          workflowType: r.facts.workflowType,
+          status: r.facts.status,
+          source: r.source,
+        };
         const chunk = `${i ? ',' : ''}${JSON.stringify(head).slice(0, -1)},"history":${historyToJSON(r.history)}}`;
         if (!(await writeChunk(res, chunk))) return;
       }

@@ -32,7 +32,9 @@ export function auditWhere(f: AuditFilter): SQL {
   const c: SQL[] = [sql`true`];
   if (f.actor) c.push(eq(auditLog.actor, f.actor));
   if (f.action) {
-    c.push(f.action.endsWith('*') ? like(auditLog.action, `${escapeLike(f.action.slice(0, -1))}%`) : eq(auditLog.action, f.action));
+    c.push(
+      f.action.endsWith('*') ? like(auditLog.action, `${escapeLike(f.action.slice(0, -1))}%`) : eq(auditLog.action, f.action),
+    );
   }
   if (f.category?.length) c.push(sql`${auditLog.category} = any(${sql.param(f.category)}::text[])`);
   if (f.caseId) {
@@ -50,7 +52,9 @@ export function auditWhere(f: AuditFilter): SQL {
   if (f.from) c.push(gte(auditLog.at, f.from));
   if (f.to) c.push(lt(auditLog.at, f.to));
   if (f.scope !== null) {
-    c.push(or(sql`${auditLog.region} is null`, sql`${auditLog.region} = any(${sql.param(f.scope.length ? f.scope : [''])}::text[])`)!);
+    c.push(
+      or(sql`${auditLog.region} is null`, sql`${auditLog.region} = any(${sql.param(f.scope.length ? f.scope : [''])}::text[])`)!,
+    );
   }
   return and(...c)!;
 }

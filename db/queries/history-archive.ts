@@ -10,7 +10,8 @@ import { workflowHistoryArchive, type WorkflowHistoryArchiveRow } from '../schem
 
 /** Store a closed run once; a retried or repeated archive changes nothing. */
 export async function saveArchivedRun(db: Db, rootWorkflowId: string, facts: RunFacts, history: History): Promise<boolean> {
-  if (!facts.closedAt) throw new Error(`run ${facts.runId} of ${facts.workflowId} is still running: only closed runs are archived`);
+  if (!facts.closedAt)
+    throw new Error(`run ${facts.runId} of ${facts.workflowId} is still running: only closed runs are archived`);
   const inserted = await db
     .insert(workflowHistoryArchive)
     .values({

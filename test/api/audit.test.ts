@@ -9,7 +9,14 @@ import type supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AuditEntrySchema, CheckpointSchema, PublicKeySchema, VerificationSchema } from '../../api/routes/audit';
-import { appendAudit, encodeAuditEntry, GENESIS_HASH, hashAuditEntry, writeAuditCheckpoint, type AuditEntry } from '../../db/audit';
+import {
+  appendAudit,
+  encodeAuditEntry,
+  GENESIS_HASH,
+  hashAuditEntry,
+  writeAuditCheckpoint,
+  type AuditEntry,
+} from '../../db/audit';
 import { auditCheckpoints, auditLog } from '../../db/schema';
 import { principals, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -23,11 +30,57 @@ const SEED: AuditEntry[] = [
   { ...base, actor: 'inv-eu', action: 'case.read', category: 'cases', targetType: 'case', targetId: CASE_EU, region: 'eu' },
   { ...base, actor: 'inv-eu', action: 'case.note.add', category: 'cases', targetType: 'case', targetId: CASE_EU, region: 'eu' },
   { ...base, actor: 'inv-us', action: 'case.read', category: 'cases', targetType: 'case', targetId: CASE_US, region: 'us' },
-  { ...base, actor: 'legal-1', actorRoles: ['approver'], action: 'step.decide', category: 'approvals', targetType: 'step', targetId: 's-1', region: 'eu', details: { caseId: CASE_EU, decision: 'approve' } },
-  { ...base, actor: 'inv-eu', action: 'identity.read', category: 'identity', targetType: 'subject', targetId: 'subj-1', region: 'eu', details: { caseId: CASE_EU } },
-  { ...base, actor: 'admin-1', actorRoles: ['admin'], action: 'settings.update', category: 'settings', targetType: 'settings', targetId: 'tenant' },
-  { ...base, actor: 'analyst-9', actorRoles: ['analyst'], action: 'GET /v1/cases/{id}', category: 'cases', outcome: 'denied', reason: 'outside region', region: 'us' },
-  { ...base, actor: 'system:timer', actorRoles: [], action: 'step.expire', category: 'approvals', targetType: 'step', targetId: 's-2', region: 'us', details: { caseId: CASE_US } },
+  {
+    ...base,
+    actor: 'legal-1',
+    actorRoles: ['approver'],
+    action: 'step.decide',
+    category: 'approvals',
+    targetType: 'step',
+    targetId: 's-1',
+    region: 'eu',
+    details: { caseId: CASE_EU, decision: 'approve' },
+  },
+  {
+    ...base,
+    actor: 'inv-eu',
+    action: 'identity.read',
+    category: 'identity',
+    targetType: 'subject',
+    targetId: 'subj-1',
+    region: 'eu',
+    details: { caseId: CASE_EU },
+  },
+  {
+    ...base,
+    actor: 'admin-1',
+    actorRoles: ['admin'],
+    action: 'settings.update',
+    category: 'settings',
+    targetType: 'settings',
+    targetId: 'tenant',
+  },
+  {
+    ...base,
+    actor: 'analyst-9',
+    actorRoles: ['analyst'],
+    action: 'GET /v1/cases/{id}',
+    category: 'cases',
+    outcome: 'denied',
+    reason: 'outside region',
+    region: 'us',
+  },
+  {
+    ...base,
+    actor: 'system:timer',
+    actorRoles: [],
+    action: 'step.expire',
+    category: 'approvals',
+    targetType: 'step',
+    targetId: 's-2',
+    region: 'us',
+    details: { caseId: CASE_US },
+  },
 ];
 
 let sys: TestSystem;
@@ -59,7 +112,8 @@ const text = (req: supertest.Test) =>
 
 describe('GET /v1/audit', () => {
   it('pages newest first by seq with an opaque cursor, without gaps or repeats, and oldest first on request', async () => {
-    for (let i = 0; i < 23; i++) await appendAudit(sys.db, { ...base, actor: 'pager', action: 'page.test', category: 'system', details: { i } });
+    for (let i = 0; i < 23; i++)
+      await appendAudit(sys.db, { ...base, actor: 'pager', action: 'page.test', category: 'system', details: { i } });
     const seen: number[] = [];
     let cursor: string | null = null;
     do {
@@ -112,7 +166,12 @@ describe('GET /v1/audit', () => {
     const res = await sys.http.get('/v1/audit').set('Authorization', await sys.auth(principals.analyst));
     expect(res.status).toBe(403);
     const [entry] = (await get(`?outcome=denied&actor=${principals.analyst.sub}`)).items;
-    expect(entry).toMatchObject({ action: 'GET /v1/audit', category: 'audit', reason: 'missing permission audit:read', requestId: res.headers['x-request-id'] });
+    expect(entry).toMatchObject({
+      action: 'GET /v1/audit',
+      category: 'audit',
+      reason: 'missing permission audit:read',
+      requestId: res.headers['x-request-id'],
+    });
   });
 
   it('bad filters answer 400 naming the field', async () => {
@@ -141,7 +200,15 @@ describe('checkpoints and the published key', () => {
     const cp = CheckpointSchema.parse(res.body);
     const [entry] = await sys.db.select().from(auditLog).where(eq(auditLog.seq, cp.seq));
     expect(entry).toMatchObject({ action: 'audit.checkpoint', actor: principals.auditor.sub, hash: cp.hash });
-    expect(cp.seq).toBe((await sys.db.select().from(auditLog).orderBy(sql`seq desc`).limit(1))[0]!.seq);
+    expect(cp.seq).toBe(
+      (
+        await sys.db
+          .select()
+          .from(auditLog)
+          .orderBy(sql`seq desc`)
+          .limit(1)
+      )[0]!.seq,
+    );
 
     const key = PublicKeySchema.parse((await sys.http.get('/v1/audit/public-key')).body);
     expect(key.keyId).toBe(cp.keyId);
@@ -184,13 +251,19 @@ describe('GET /v1/audit/verify on an intact log', () => {
     const v = VerificationSchema.parse(res.body);
     const count = (await sys.db.select({ n: sql<number>`count(*)::int` }).from(auditLog))[0]!.n;
     expect(v).toMatchObject({ ok: true, scope: 'chain', checked: count, retention: { days: 180 } });
-    const [latest] = await sys.db.select().from(auditCheckpoints).orderBy(sql`seq desc`).limit(1);
+    const [latest] = await sys.db
+      .select()
+      .from(auditCheckpoints)
+      .orderBy(sql`seq desc`)
+      .limit(1);
     expect(v.checkpoint).toMatchObject({ seq: latest!.seq, hash: latest!.hash });
     expect(v.checkpoints).toMatchObject({ total: 3, verified: 3, otherKeys: 0 });
   });
 
   it('verifies a range linked to the entry before it', async () => {
-    const res = await sys.http.get(`/v1/audit/verify?fromSeq=${seeded[2]!.seq}&toSeq=${seeded[5]!.seq}`).set('Authorization', auditor);
+    const res = await sys.http
+      .get(`/v1/audit/verify?fromSeq=${seeded[2]!.seq}&toSeq=${seeded[5]!.seq}`)
+      .set('Authorization', auditor);
     expect(res.body).toMatchObject({ ok: true, scope: 'range', checked: 4, lastSeq: seeded[5]!.seq, lastHash: seeded[5]!.hash });
     const bad = await sys.http.get('/v1/audit/verify?fromSeq=5').set('Authorization', auditor);
     expect(bad.status).toBe(400);
@@ -199,12 +272,21 @@ describe('GET /v1/audit/verify on an intact log', () => {
 
 describe('tampering behind the trigger is detected at the right position', () => {
   /** A fresh log of 10 entries with a checkpoint at its end, then `tamper` run as the database owner. */
-  async function tampered(tamper: (rows: { seq: number }[], s: TestSystem) => Promise<void>, opts: { extraAfterCheckpoint?: number } = {}) {
+  async function tampered(
+    tamper: (rows: { seq: number }[], s: TestSystem) => Promise<void>,
+    opts: { extraAfterCheckpoint?: number } = {},
+  ) {
     const s = await startTestSystem({ worker: false });
     try {
-      for (let i = 0; i < 10; i++) await appendAudit(s.db, { ...base, actor: `a${i}`, action: 'seed', category: 'system', details: { i } });
-      await writeAuditCheckpoint(s.db, s.config.audit.signingKey, { actor: 'auditor-1', actorRoles: ['auditor'], requestId: null });
-      for (let i = 0; i < (opts.extraAfterCheckpoint ?? 0); i++) await appendAudit(s.db, { ...base, actor: 'late', action: 'seed', category: 'system' });
+      for (let i = 0; i < 10; i++)
+        await appendAudit(s.db, { ...base, actor: `a${i}`, action: 'seed', category: 'system', details: { i } });
+      await writeAuditCheckpoint(s.db, s.config.audit.signingKey, {
+        actor: 'auditor-1',
+        actorRoles: ['auditor'],
+        requestId: null,
+      });
+      for (let i = 0; i < (opts.extraAfterCheckpoint ?? 0); i++)
+        await appendAudit(s.db, { ...base, actor: 'late', action: 'seed', category: 'system' });
       const rows = await s.db.select({ seq: auditLog.seq }).from(auditLog).orderBy(asc(auditLog.seq));
       await tamper(rows, s);
       const res = await s.http.get('/v1/audit/verify').set('Authorization', await s.auth(principals.auditor));
@@ -222,8 +304,14 @@ describe('tampering behind the trigger is detected at the right position', () =>
     });
 
   it('an edited entry: hash_mismatch at that entry', async () => {
-    const { rows, result } = await tampered((rows, s) => asOwner(s, sql`update audit_log set actor = 'someone-else' where seq = ${rows[4]!.seq}`));
-    expect(result).toMatchObject({ ok: false, checked: 4, firstBroken: { seq: rows[4]!.seq, reason: 'hash_mismatch', lastGoodSeq: rows[3]!.seq } });
+    const { rows, result } = await tampered((rows, s) =>
+      asOwner(s, sql`update audit_log set actor = 'someone-else' where seq = ${rows[4]!.seq}`),
+    );
+    expect(result).toMatchObject({
+      ok: false,
+      checked: 4,
+      firstBroken: { seq: rows[4]!.seq, reason: 'hash_mismatch', lastGoodSeq: rows[3]!.seq },
+    });
   });
 
   it('an edit that also recomputes the entry’s hash: the next entry no longer links to it', async () => {
@@ -231,14 +319,21 @@ describe('tampering behind the trigger is detected at the right position', () =>
       const [row] = await s.db.select().from(auditLog).where(eq(auditLog.seq, rows[4]!.seq));
       const forged = { ...row!, actor: 'someone-else' };
       const { hash: _old, ...fields } = forged;
-      await asOwner(s, sql`update audit_log set actor = 'someone-else', hash = ${hashAuditEntry(fields)} where seq = ${row!.seq}`);
+      await asOwner(
+        s,
+        sql`update audit_log set actor = 'someone-else', hash = ${hashAuditEntry(fields)} where seq = ${row!.seq}`,
+      );
     });
     expect(result.firstBroken).toMatchObject({ seq: rows[5]!.seq, reason: 'prev_hash_mismatch', lastGoodSeq: rows[4]!.seq });
   });
 
   it('a deleted middle entry: entry_missing at the entry after the gap', async () => {
     const { rows, result } = await tampered((rows, s) => asOwner(s, sql`delete from audit_log where seq = ${rows[5]!.seq}`));
-    expect(result).toMatchObject({ ok: false, checked: 5, firstBroken: { seq: rows[6]!.seq, reason: 'entry_missing', lastGoodSeq: rows[4]!.seq } });
+    expect(result).toMatchObject({
+      ok: false,
+      checked: 5,
+      firstBroken: { seq: rows[6]!.seq, reason: 'entry_missing', lastGoodSeq: rows[4]!.seq },
+    });
   });
 
   it('a deleted first entry: entry_missing at the new first entry', async () => {
@@ -247,7 +342,9 @@ describe('tampering behind the trigger is detected at the right position', () =>
   });
 
   it('a deleted tail: the chain alone looks fine, the signed checkpoint catches it', async () => {
-    const { rows, result } = await tampered((rows, s) => asOwner(s, sql`delete from audit_log where seq >= ${rows[8]!.seq}`), { extraAfterCheckpoint: 2 });
+    const { rows, result } = await tampered((rows, s) => asOwner(s, sql`delete from audit_log where seq >= ${rows[8]!.seq}`), {
+      extraAfterCheckpoint: 2,
+    });
     // rows: 10 seeded, the checkpoint's own entry (index 10), 2 later entries; the checkpointed entry is gone.
     expect(result).toMatchObject({
       ok: false,
@@ -268,7 +365,11 @@ describe('tampering behind the trigger is detected at the right position', () =>
         sql`update audit_log set seq = ${b} where seq = -1`,
       );
     });
-    expect(result).toMatchObject({ ok: false, checked: 3, firstBroken: { seq: rows[3]!.seq, reason: 'reordered', lastGoodSeq: rows[2]!.seq } });
+    expect(result).toMatchObject({
+      ok: false,
+      checked: 3,
+      firstBroken: { seq: rows[3]!.seq, reason: 'reordered', lastGoodSeq: rows[2]!.seq },
+    });
   });
 
   it('a chain rewritten consistently after a checkpoint: the checkpoint no longer matches', async () => {
@@ -281,7 +382,9 @@ describe('tampering behind the trigger is detected at the right position', () =>
         const fields = { ...row, actor: row.seq === all[2]!.seq ? 'rewritten' : row.actor, prevHash: prev };
         const { hash: _h, ...hashed } = fields;
         const hash = hashAuditEntry(hashed);
-        statements.push(sql`update audit_log set actor = ${fields.actor}, prev_hash = ${prev}, hash = ${'tmp-' + hash} where seq = ${row.seq}`);
+        statements.push(
+          sql`update audit_log set actor = ${fields.actor}, prev_hash = ${prev}, hash = ${'tmp-' + hash} where seq = ${row.seq}`,
+        );
         prev = hash;
       }
       statements.push(sql`update audit_log set hash = substr(hash, 5) where hash like 'tmp-%'`);
@@ -310,7 +413,10 @@ describe('GET /v1/audit/export', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/x-ndjson/);
     expect(res.headers['content-disposition']).toMatch(/attachment; filename="warden-audit-.*\.ndjson"/);
-    const lines = (res.body as string).trimEnd().split('\n').map((l) => AuditEntrySchema.strict().parse(JSON.parse(l)));
+    const lines = (res.body as string)
+      .trimEnd()
+      .split('\n')
+      .map((l) => AuditEntrySchema.strict().parse(JSON.parse(l)));
     const count = (await sys.db.select({ n: sql<number>`count(*)::int` }).from(auditLog))[0]!.n;
     expect(lines).toHaveLength(count);
     let prev = GENESIS_HASH;
@@ -321,17 +427,30 @@ describe('GET /v1/audit/export', () => {
       expect(encodeAuditEntry(fields)).not.toContain('displayName');
       prev = hash;
     }
-    expect(lines[lines.length - 1]).toMatchObject({ action: 'audit.export', actor: principals.auditor.sub, details: { format: 'ndjson' } });
+    expect(lines[lines.length - 1]).toMatchObject({
+      action: 'audit.export',
+      actor: principals.auditor.sub,
+      details: { format: 'ndjson' },
+    });
   });
 
   it('CSV: a header and one row per entry, quoted where needed, formulas neutralized, filters applied', async () => {
-    await appendAudit(sys.db, { ...base, actor: '=HYPERLINK("x")', action: 'csv.test', category: 'system', reason: 'a "quoted", multi\nline reason', details: { k: 'v,w' } });
+    await appendAudit(sys.db, {
+      ...base,
+      actor: '=HYPERLINK("x")',
+      action: 'csv.test',
+      category: 'system',
+      reason: 'a "quoted", multi\nline reason',
+      details: { k: 'v,w' },
+    });
     const res = await text(sys.http.get('/v1/audit/export?format=csv&action=csv.test').set('Authorization', auditor));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     const body = res.body as string;
     const [header, ...rest] = body.split('\r\n');
-    expect(header).toBe('seq,at,actor,actor_roles,action,category,target_type,target_id,region,outcome,reason,request_id,details,prev_hash,hash');
+    expect(header).toBe(
+      'seq,at,actor,actor_roles,action,category,target_type,target_id,region,outcome,reason,request_id,details,prev_hash,hash',
+    );
     expect(rest.filter(Boolean)).toHaveLength(1);
     expect(body).toContain(`"'=HYPERLINK(""x"")"`);
     expect(body).toContain('"a ""quoted"", multi\nline reason"');
@@ -342,7 +461,12 @@ describe('GET /v1/audit/export', () => {
   it('a region-scoped auditor’s export holds only its regions and tenant-wide entries', async () => {
     const euAuditor = await sys.auth({ sub: 'auditor-eu', roles: ['auditor'], regions: ['eu'] });
     const res = await text(sys.http.get('/v1/audit/export').set('Authorization', euAuditor));
-    const regions = new Set((res.body as string).trimEnd().split('\n').map((l) => JSON.parse(l).region));
+    const regions = new Set(
+      (res.body as string)
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).region),
+    );
     expect([...regions].sort()).toEqual(['eu', null].sort());
   });
 

@@ -143,7 +143,12 @@ const approversOf = (stakeholders: Stakeholder[], denied: Outcome): PerVariant =
 });
 
 const SCOPE: Record<string, Scope> = {
-  'GET /v1/regions': { sample: async () => ({ path: '/v1/regions', ...listed((res) => (res.body as { items: Array<{ code: string }> }).items.some((r) => r.code === EU)) }) },
+  'GET /v1/regions': {
+    sample: async () => ({
+      path: '/v1/regions',
+      ...listed((res) => (res.body as { items: Array<{ code: string }> }).items.some((r) => r.code === EU)),
+    }),
+  },
   'GET /v1/regions/{code}': { sample: async () => ({ path: `/v1/regions/${EU}` }) },
   'PUT /v1/regions/{code}': { sample: async () => ({ path: `/v1/regions/${EU}`, body: DEFAULT_REGIONS.eu }) },
   'GET /v1/settings': { tenant: 'tenant-wide settings' },
@@ -159,7 +164,18 @@ const SCOPE: Record<string, Scope> = {
   'POST /v1/subjects/import': {
     sample: async () => ({
       path: '/v1/subjects/import',
-      body: { subjects: [{ externalId: `M-${randomUUID()}`, displayName: 'Matrix Person', email: 'm@example.com', department: 'Sales', groups: ['m'], region: EU }] },
+      body: {
+        subjects: [
+          {
+            externalId: `M-${randomUUID()}`,
+            displayName: 'Matrix Person',
+            email: 'm@example.com',
+            department: 'Sales',
+            groups: ['m'],
+            region: EU,
+          },
+        ],
+      },
       inside: (res) => expect(res.body.rejected).toEqual([]),
       outside: (res) => expect(res.body.rejected).toEqual([{ index: 0, reason: 'region: outside the caller’s regions' }]),
     }),
@@ -167,7 +183,10 @@ const SCOPE: Record<string, Scope> = {
   'GET /v1/subjects': {
     sample: async () => {
       const { id } = await w.subject();
-      return { path: '/v1/subjects?limit=500', ...listed((res) => (res.body as { items: Array<{ subject: { id: string } }> }).items.some((i) => i.subject.id === id)) };
+      return {
+        path: '/v1/subjects?limit=500',
+        ...listed((res) => (res.body as { items: Array<{ subject: { id: string } }> }).items.some((i) => i.subject.id === id)),
+      };
     },
   },
   'POST /v1/signals': {
@@ -175,7 +194,18 @@ const SCOPE: Record<string, Scope> = {
       const s = await w.subject();
       return {
         path: '/v1/signals',
-        body: { events: [{ source: 'activity', externalId: `m-${randomUUID()}`, subject: s.externalId, type: 'file_copied_to_usb', occurredAt: new Date().toISOString(), attributes: { count: 1 } }] },
+        body: {
+          events: [
+            {
+              source: 'activity',
+              externalId: `m-${randomUUID()}`,
+              subject: s.externalId,
+              type: 'file_copied_to_usb',
+              occurredAt: new Date().toISOString(),
+              attributes: { count: 1 },
+            },
+          ],
+        },
         inside: (res) => expect(res.body).toMatchObject({ accepted: 1, rejected: [] }),
         outside: (res) => expect(res.body).toMatchObject({ accepted: 0, rejected: [{ index: 0 }] }),
       };
@@ -183,17 +213,31 @@ const SCOPE: Record<string, Scope> = {
   },
   'GET /v1/signals/batches/{batchId}': {
     // Batches belong to the connector that sent them; administrators see all.
-    sample: async () => ({ path: `/v1/signals/batches/${await w.batchOf(principal({ key: 'connector', role: 'connector' }, EU))}`, outside: { per: (v) => (v.role === 'admin' ? 'allowed' : 404) } }),
+    sample: async () => ({
+      path: `/v1/signals/batches/${await w.batchOf(principal({ key: 'connector', role: 'connector' }, EU))}`,
+      outside: { per: (v) => (v.role === 'admin' ? 'allowed' : 404) },
+    }),
   },
   'POST /v1/policies': { sample: async () => ({ path: '/v1/policies', body: w.policyBody(), outside: 400 }) },
-  'GET /v1/policies': { sample: async () => ({ path: '/v1/policies?limit=500', ...listed(hasItem('id', (await w.policy()).id)) }) },
+  'GET /v1/policies': {
+    sample: async () => ({ path: '/v1/policies?limit=500', ...listed(hasItem('id', (await w.policy()).id)) }),
+  },
   'GET /v1/policies/{id}': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}` }) },
-  'PATCH /v1/policies/{id}': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}`, body: { dailyAlertCap: 150 } }) },
-  'POST /v1/policies/{id}/activate': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}/activate`, body: {} }) },
+  'PATCH /v1/policies/{id}': {
+    sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}`, body: { dailyAlertCap: 150 } }),
+  },
+  'POST /v1/policies/{id}/activate': {
+    sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}/activate`, body: {} }),
+  },
   'POST /v1/policies/{id}/pause': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}/pause`, body: {} }) },
   'GET /v1/alerts': { sample: async () => ({ path: '/v1/alerts?limit=500', ...listed(hasItem('id', (await w.alert()).id)) }) },
   'GET /v1/alerts/{id}': { sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}` }) },
-  'POST /v1/alerts/{id}/dismiss': { sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/dismiss`, body: { reason: 'false_positive', comment: 'matrix' } }) },
+  'POST /v1/alerts/{id}/dismiss': {
+    sample: async () => ({
+      path: `/v1/alerts/${(await w.alert()).id}/dismiss`,
+      body: { reason: 'false_positive', comment: 'matrix' },
+    }),
+  },
   'POST /v1/alerts/dismiss': {
     sample: async () => ({
       path: '/v1/alerts/dismiss',
@@ -202,13 +246,26 @@ const SCOPE: Record<string, Scope> = {
       outside: (res) => expect(res.body).toMatchObject({ dismissed: [], failed: [{ reason: 'not_found' }] }),
     }),
   },
-  'POST /v1/alerts/{id}/assign': { sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/assign`, body: { assignee: 'someone' } }) },
-  'POST /v1/alerts/{id}/confirm': { sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/confirm`, body: { comment: 'matrix confirm' } }) },
+  'POST /v1/alerts/{id}/assign': {
+    sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/assign`, body: { assignee: 'someone' } }),
+  },
+  'POST /v1/alerts/{id}/confirm': {
+    sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/confirm`, body: { comment: 'matrix confirm' } }),
+  },
   'GET /v1/cases': { sample: async () => ({ path: '/v1/cases?limit=500', ...listed(hasItem('id', await w.case())) }) },
   'GET /v1/cases/{id}': { sample: async () => ({ path: `/v1/cases/${await w.case()}` }) },
-  'POST /v1/cases/{id}/assign': { sample: async () => ({ path: `/v1/cases/${await w.case()}/assign`, body: { owner: 'someone' } }) },
-  'POST /v1/cases/{id}/notes': { sample: async () => ({ path: `/v1/cases/${await w.case()}/notes`, body: { body: 'matrix note' } }) },
-  'POST /v1/cases/{id}/steps': { sample: async () => ({ path: `/v1/cases/${await w.case()}/steps`, body: { kind: 'escalate_investigation', reason: 'matrix' } }) },
+  'POST /v1/cases/{id}/assign': {
+    sample: async () => ({ path: `/v1/cases/${await w.case()}/assign`, body: { owner: 'someone' } }),
+  },
+  'POST /v1/cases/{id}/notes': {
+    sample: async () => ({ path: `/v1/cases/${await w.case()}/notes`, body: { body: 'matrix note' } }),
+  },
+  'POST /v1/cases/{id}/steps': {
+    sample: async () => ({
+      path: `/v1/cases/${await w.case()}/steps`,
+      body: { kind: 'escalate_investigation', reason: 'matrix' },
+    }),
+  },
   'POST /v1/cases/{id}/steps/{stepId}/decision': {
     // The approval route answers an approver outside the region 403 not_in_region (by design: the
     // step is in its inbox's reach only when eligible), and a wrong stakeholder 403 wrong_stakeholder.
@@ -228,13 +285,19 @@ const SCOPE: Record<string, Scope> = {
       };
     },
   },
-  'POST /v1/cases/{id}/resolve': { sample: async () => ({ path: `/v1/cases/${await w.case()}/resolve`, body: { outcome: 'benign', actionTaken: 'none' } }) },
+  'POST /v1/cases/{id}/resolve': {
+    sample: async () => ({ path: `/v1/cases/${await w.case()}/resolve`, body: { outcome: 'benign', actionTaken: 'none' } }),
+  },
   'GET /v1/approvals/inbox': {
     sample: async () => {
       const { stepId } = await w.step('escalate_investigation');
       const { inside, outside } = listed(hasItem('stepId', stepId));
       // Listed for the approvers the step still needs (in its region), for nobody else.
-      return { path: '/v1/approvals/inbox?limit=500', inside: { per: (v) => (['legal', 'privacy'].includes(v.stakeholder!) ? inside : outside) }, outside };
+      return {
+        path: '/v1/approvals/inbox?limit=500',
+        inside: { per: (v) => (['legal', 'privacy'].includes(v.stakeholder!) ? inside : outside) },
+        outside,
+      };
     },
   },
   'GET /v1/cases/{id}/identity': {
@@ -243,15 +306,29 @@ const SCOPE: Record<string, Scope> = {
       const { caseId } = await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU));
       return {
         path: `/v1/cases/${caseId}/identity`,
-        extra: [{ who: { sub: 'm-other-investigator', roles: ['investigator'], regions: [EU], languages: ['en'] }, expect: 403, why: 'another investigator’s grant' }],
+        extra: [
+          {
+            who: { sub: 'm-other-investigator', roles: ['investigator'], regions: [EU], languages: ['en'] },
+            expect: 403,
+            why: 'another investigator’s grant',
+          },
+        ],
       };
     },
   },
-  'GET /v1/cases/{id}/grants': { sample: async () => ({ path: `/v1/cases/${(await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU))).caseId}/grants` }) },
+  'GET /v1/cases/{id}/grants': {
+    sample: async () => ({
+      path: `/v1/cases/${(await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU))).caseId}/grants`,
+    }),
+  },
   'POST /v1/cases/{id}/grants/{grantId}/revoke': {
     sample: async () => {
       const { caseId, grantId } = await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU));
-      return { path: `/v1/cases/${caseId}/grants/${grantId}/revoke`, body: { comment: 'matrix revoke' }, inside: approversOf(['legal', 'privacy'], 403) };
+      return {
+        path: `/v1/cases/${caseId}/grants/${grantId}/revoke`,
+        body: { comment: 'matrix revoke' },
+        inside: approversOf(['legal', 'privacy'], 403),
+      };
     },
   },
   'GET /v1/audit': {
@@ -286,9 +363,23 @@ const w = {
     const res = await sys.http
       .post('/v1/subjects/import')
       .set('Authorization', await sys.auth({ sub: 'm-setup-connector', roles: ['connector'], regions: ['*'] }))
-      .send({ subjects: [{ externalId, displayName: 'Matrix Person', email: `${externalId.toLowerCase()}@example.com`, department: 'Sales', groups: ['m'], region: EU }] });
+      .send({
+        subjects: [
+          {
+            externalId,
+            displayName: 'Matrix Person',
+            email: `${externalId.toLowerCase()}@example.com`,
+            department: 'Sales',
+            groups: ['m'],
+            region: EU,
+          },
+        ],
+      });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const [row] = await sys.db.select({ id: subjects.id }).from(subjects).where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
+    const [row] = await sys.db
+      .select({ id: subjects.id })
+      .from(subjects)
+      .where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
     return { id: row!.id, externalId };
   },
   async alert() {
@@ -310,7 +401,13 @@ const w = {
     const { caseId, stepId } = await this.step('reveal_identity', holder);
     const drive = caseDriver(sys);
     for (const s of ['privacy', 'legal'] as const) {
-      const d = await drive.decide(caseId, stepId, { sub: `m-setup-${s}`, roles: ['approver'], stakeholder: s, regions: ['*'], languages: ['en'] });
+      const d = await drive.decide(caseId, stepId, {
+        sub: `m-setup-${s}`,
+        roles: ['approver'],
+        stakeholder: s,
+        regions: ['*'],
+        languages: ['en'],
+      });
       expect(d.status, JSON.stringify(d.body)).toBe(200);
     }
     const grant = await waitFor(
@@ -330,7 +427,10 @@ const w = {
     dailyAlertCap: 100,
   }),
   async policy() {
-    const res = await sys.http.post('/v1/policies').set('Authorization', await sys.auth(this.admin)).send(this.policyBody());
+    const res = await sys.http
+      .post('/v1/policies')
+      .set('Authorization', await sys.auth(this.admin))
+      .send(this.policyBody());
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return res.body as { id: string };
   },
@@ -339,7 +439,18 @@ const w = {
     const res = await sys.http
       .post('/v1/signals')
       .set('Authorization', await sys.auth(connector))
-      .send({ events: [{ source: 'activity', externalId: `m-${randomUUID()}`, subject: s.externalId, type: 'file_copied_to_usb', occurredAt: new Date().toISOString(), attributes: { count: 1 } }] });
+      .send({
+        events: [
+          {
+            source: 'activity',
+            externalId: `m-${randomUUID()}`,
+            subject: s.externalId,
+            type: 'file_copied_to_usb',
+            occurredAt: new Date().toISOString(),
+            attributes: { count: 1 },
+          },
+        ],
+      });
     expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
     return res.body.batchId as string;
   },
@@ -378,7 +489,9 @@ const allowedRoles = (key: string): Role[] => {
 
 function check(res: Response, outcome: Outcome, v: Variant, label: string) {
   if (outcome === 'allowed') {
-    expect([401, 403, 404], `${label} should be allowed (got ${res.status} ${JSON.stringify(res.body)})`).not.toContain(res.status);
+    expect([401, 403, 404], `${label} should be allowed (got ${res.status} ${JSON.stringify(res.body)})`).not.toContain(
+      res.status,
+    );
     expect(res.status, `${label}: no server error`).toBeLessThan(500);
   } else if (typeof outcome === 'number') {
     expect(res.status, `${label} (${JSON.stringify(res.body)})`).toBe(outcome);
@@ -439,8 +552,14 @@ describe('authorization matrix: roles', () => {
 describe('authorization matrix: objects in and out of the caller’s region', () => {
   it('every non-public route says how it treats another region’s objects', () => {
     const needScope = operations.filter((o) => EXPECTED[o.key] !== 'public').map((o) => o.key);
-    expect(needScope.filter((k) => !(k in SCOPE)), 'routes without an entry in SCOPE').toEqual([]);
-    expect(Object.keys(SCOPE).filter((k) => !needScope.includes(k)), 'SCOPE entries without a non-public route').toEqual([]);
+    expect(
+      needScope.filter((k) => !(k in SCOPE)),
+      'routes without an entry in SCOPE',
+    ).toEqual([]);
+    expect(
+      Object.keys(SCOPE).filter((k) => !needScope.includes(k)),
+      'SCOPE entries without a non-public route',
+    ).toEqual([]);
   });
 
   for (const [key, scope] of Object.entries(SCOPE)) {
@@ -450,7 +569,12 @@ describe('authorization matrix: objects in and out of the caller’s region', ()
         for (const v of VARIANTS.filter((x) => allowedRoles(key).includes(x.role))) {
           for (const region of [EU, OUT]) {
             const res = await call(method, path).set('Authorization', await sys.auth(principal(v, region)));
-            check(res, (r) => expect([401, 403], `${v.key}@${region} ${key} (got ${r.status})`).not.toContain(r.status), v, `${v.key}@${region} ${key}`);
+            check(
+              res,
+              (r) => expect([401, 403], `${v.key}@${region} ${key} (got ${r.status})`).not.toContain(r.status),
+              v,
+              `${v.key}@${region} ${key}`,
+            );
           }
         }
       });
@@ -475,9 +599,13 @@ describe('authorization matrix: objects in and out of the caller’s region', ()
       }
       for (const x of sample.extra ?? []) {
         const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(x.who));
-        check(res, x.expect, VARIANTS.find((v) => v.role === x.who.roles[0])!, `${x.who.sub} ${key} (${x.why})`);
+        check(
+          res,
+          x.expect,
+          VARIANTS.find((v) => v.role === x.who.roles[0])!,
+          `${x.who.sub} ${key} (${x.why})`,
+        );
       }
     });
   }
 });
-

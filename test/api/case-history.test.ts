@@ -43,12 +43,20 @@ beforeAll(async () => {
       name: 'History test region',
       approvalRules: {
         escalate_investigation: {
-          require: [{ stakeholder: 'legal', count: 1 }, { stakeholder: 'privacy', count: 1 }],
+          require: [
+            { stakeholder: 'legal', count: 1 },
+            { stakeholder: 'privacy', count: 1 },
+          ],
           slaHours: 100,
           remindAtPercent: [50],
           onExpiry: 'reject',
         },
-        escalate_hr_action: { require: [{ stakeholder: 'hr', count: 1 }], slaHours: 1, remindAtPercent: [50], onExpiry: 'reject' },
+        escalate_hr_action: {
+          require: [{ stakeholder: 'hr', count: 1 }],
+          slaHours: 1,
+          remindAtPercent: [50],
+          onExpiry: 'reject',
+        },
       },
     });
   expect(region.status, JSON.stringify(region.body)).toBe(201);
@@ -56,7 +64,9 @@ beforeAll(async () => {
   // The case's life: confirmed, an escalation approved by two stakeholders, many notes (the
   // workflow continues as new), an HR escalation left to expire, then resolved.
   const { alerts } = await subjectWithAlerts(sys.db, sys.config, REGION);
-  caseId = ConfirmAlertResult.parse((await drive.confirm(alerts[0]!.id, 'Confirmed for the history test', all(people.analyst))).body).caseId;
+  caseId = ConfirmAlertResult.parse(
+    (await drive.confirm(alerts[0]!.id, 'Confirmed for the history test', all(people.analyst))).body,
+  ).caseId;
   wfId = workflowIds.case(caseId);
   approvedStep = StepRequestedResult.parse((await drive.requestStep(caseId, 'escalate_investigation', investigator)).body).stepId;
   expect(StepDecisionResult.parse((await drive.decide(caseId, approvedStep, all(people.legal))).body).status).toBe('pending');
@@ -64,7 +74,10 @@ beforeAll(async () => {
   await drive.readUntil(caseId, (c) => c.status === 'under_investigation');
   const auth = await sys.auth(investigator);
   for (let i = 0; i < 30; i++) {
-    const res = await sys.http.post(`/v1/cases/${caseId}/notes`).set('Authorization', auth).send({ body: `history note ${i}` });
+    const res = await sys.http
+      .post(`/v1/cases/${caseId}/notes`)
+      .set('Authorization', auth)
+      .send({ body: `history note ${i}` });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   }
   expiredStep = StepRequestedResult.parse((await drive.requestStep(caseId, 'escalate_hr_action', investigator)).body).stepId;
@@ -80,7 +93,9 @@ async function readAll(who: TestPrincipal = auditor, limit = 40): Promise<{ firs
   let first: Page | undefined;
   const items: Page['items'] = [];
   do {
-    const res = await sys.http.get(`/v1/cases/${caseId}/history?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`).set('Authorization', authz);
+    const res = await sys.http
+      .get(`/v1/cases/${caseId}/history?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)
+      .set('Authorization', authz);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const page = CaseHistoryPage.parse(res.body);
     first ??= page;
@@ -102,9 +117,12 @@ describe('GET /v1/cases/{id}/history', () => {
     expect(caseRuns.slice(0, -1).every((r) => r.status === 'continued_as_new')).toBe(true);
     expect(caseRuns.at(-1)!.status).toBe('completed');
     for (let i = 1; i < caseRuns.length; i++) expect(caseRuns[i]!.continuedFromRunId).toBe(caseRuns[i - 1]!.runId);
-    expect(first.workflows.filter((w) => w.workflowType === 'stepWorkflow').map((w) => w.workflowId).sort()).toEqual(
-      [stepWf(approvedStep), stepWf(expiredStep)].sort(),
-    );
+    expect(
+      first.workflows
+        .filter((w) => w.workflowType === 'stepWorkflow')
+        .map((w) => w.workflowId)
+        .sort(),
+    ).toEqual([stepWf(approvedStep), stepWf(expiredStep)].sort());
     expect(items.map((e) => e.position)).toEqual(items.map((_, i) => i + 1));
     const perWorkflowEvents = new Set(items.map((e) => `${e.runId}/${e.eventId}`));
     expect(perWorkflowEvents.size).toBe(items.length);
@@ -127,7 +145,14 @@ describe('GET /v1/cases/{id}/history', () => {
       [investigator.sub, 'escalate_hr_action'],
     ]);
     const decisions = items.filter((e) => e.type === 'WorkflowExecutionUpdateAccepted' && e.details.update === 'decideStep');
-    expect(decisions.map((e) => [e.workflowId, e.actor?.sub, e.actor?.stakeholder, (e.details.input as Array<{ decision: string }>)[0]!.decision])).toEqual([
+    expect(
+      decisions.map((e) => [
+        e.workflowId,
+        e.actor?.sub,
+        e.actor?.stakeholder,
+        (e.details.input as Array<{ decision: string }>)[0]!.decision,
+      ]),
+    ).toEqual([
       [stepWf(approvedStep), people.legal.sub, 'legal', 'approve'],
       [stepWf(approvedStep), people.privacy.sub, 'privacy', 'approve'],
     ]);
@@ -156,20 +181,33 @@ describe('GET /v1/cases/{id}/history', () => {
   it('every read is audited; another region’s case is a 404 audited as denied; other roles are refused', async () => {
     const page = await sys.http.get(`/v1/cases/${caseId}/history?limit=5`).set('Authorization', await sys.auth(auditor));
     const [read] = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, page.headers['x-request-id']!));
-    expect(read).toMatchObject({ action: 'case.history.read', outcome: 'allowed', targetId: caseId, region: REGION, actor: auditor.sub });
+    expect(read).toMatchObject({
+      action: 'case.history.read',
+      outcome: 'allowed',
+      targetId: caseId,
+      region: REGION,
+      actor: auditor.sub,
+    });
 
     const usAuditor = { sub: 'auditor-us', roles: ['auditor'], regions: ['us'] } as TestPrincipal;
     const out = await sys.http.get(`/v1/cases/${caseId}/history`).set('Authorization', await sys.auth(usAuditor));
     expect(out.status).toBe(404);
-    const [denied] = await sys.db.select().from(auditLog).where(and(eq(auditLog.requestId, out.headers['x-request-id']!)));
+    const [denied] = await sys.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.requestId, out.headers['x-request-id']!)));
     expect(denied).toMatchObject({ action: 'case.history.read', outcome: 'denied', actor: 'auditor-us', region: REGION });
-    expect((await sys.http.get(`/v1/cases/${caseId}/history`).set('Authorization', await sys.auth(investigator))).status).toBe(403);
+    expect((await sys.http.get(`/v1/cases/${caseId}/history`).set('Authorization', await sys.auth(investigator))).status).toBe(
+      403,
+    );
   });
 });
 
 describe('the case in the audit log', () => {
   it('holds the commands and the automatic transitions: the SLA reminder and the expiry of the step nobody decided', async () => {
-    const res = await sys.http.get(`/v1/audit?caseId=${caseId}&order=asc&limit=1000`).set('Authorization', await sys.auth(auditor));
+    const res = await sys.http
+      .get(`/v1/audit?caseId=${caseId}&order=asc&limit=1000`)
+      .set('Authorization', await sys.auth(auditor));
     expect(res.status).toBe(200);
     const entries = res.body.items as Array<{ action: string; actor: string; targetId: string; region: string }>;
     const actions = entries.map((e) => e.action);
@@ -198,10 +236,20 @@ describe('the archive of a closed case', () => {
 
     const ns = sys.config.temporal.namespace;
     for (const w of live.first.workflows) {
-      await sys.client.workflowService.deleteWorkflowExecution({ namespace: ns, workflowExecution: { workflowId: w.workflowId, runId: w.runId } });
+      await sys.client.workflowService.deleteWorkflowExecution({
+        namespace: ns,
+        workflowExecution: { workflowId: w.workflowId, runId: w.runId },
+      });
     }
     await waitFor(
-      () => sys.client.workflow.getHandle(wfId).describe().then(() => 'still there', () => 'gone'),
+      () =>
+        sys.client.workflow
+          .getHandle(wfId)
+          .describe()
+          .then(
+            () => 'still there',
+            () => 'gone',
+          ),
       (s) => s === 'gone',
       60_000,
     );
@@ -225,14 +273,21 @@ describe('the archive of a closed case', () => {
       });
     expect(res.status).toBe(200);
     expect(res.headers['content-disposition']).toBe(`attachment; filename="case-${caseId}-history.json"`);
-    const doc = JSON.parse(res.body as string) as { caseId: string; runs: Array<{ workflowId: string; runId: string; workflowType: string; history: unknown }> };
+    const doc = JSON.parse(res.body as string) as {
+      caseId: string;
+      runs: Array<{ workflowId: string; runId: string; workflowType: string; history: unknown }>;
+    };
     expect(doc.caseId).toBe(caseId);
     expect(doc.runs.filter((r) => r.workflowId === wfId).length).toBeGreaterThanOrEqual(2);
     expect(res.body).not.toContain('Explained by a project handover');
     expect(res.body).not.toContain('history note');
     const lastRun = doc.runs.filter((r) => r.workflowId === wfId).at(-1)!;
     await Worker.runReplayHistory(
-      { workflowBundle: { codePath: inject('workflowBundlePath') }, dataConverter: createDataConverter(sys.config), replayName: 'case' },
+      {
+        workflowBundle: { codePath: inject('workflowBundlePath') },
+        dataConverter: createDataConverter(sys.config),
+        replayName: 'case',
+      },
       historyFromJSON(lastRun.history),
       wfId,
     );

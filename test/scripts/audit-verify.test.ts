@@ -37,8 +37,15 @@ async function log(entries = 12, checkpoint = true) {
   const url = await createTestDatabase();
   const database = createDatabase(url, 2);
   open.push(database);
-  for (let i = 0; i < entries; i++) await appendAudit(database.db, { actor: `a${i}`, action: 'seed', category: 'system', outcome: 'allowed' });
-  const cp = checkpoint ? await writeAuditCheckpoint(database.db, config.audit.signingKey, { actor: 'auditor-1', actorRoles: ['auditor'], requestId: null }) : null;
+  for (let i = 0; i < entries; i++)
+    await appendAudit(database.db, { actor: `a${i}`, action: 'seed', category: 'system', outcome: 'allowed' });
+  const cp = checkpoint
+    ? await writeAuditCheckpoint(database.db, config.audit.signingKey, {
+        actor: 'auditor-1',
+        actorRoles: ['auditor'],
+        requestId: null,
+      })
+    : null;
   const seqs = (await database.db.select({ seq: auditLog.seq }).from(auditLog).orderBy(asc(auditLog.seq))).map((r) => r.seq);
   const asOwner = (q: ReturnType<typeof sql>) =>
     database.db.transaction(async (tx) => {
@@ -89,7 +96,9 @@ describe('npm run audit:verify (offline, against a database)', () => {
     expect(inside.stdout).toContain('no checkpoint is signed by this key');
     const r = await verifyCli({ DATABASE_URL: url }, ['--checkpoint', file]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`external   the external checkpoint names entry ${cp!.checkpoint.seq}, which the log no longer has`);
+    expect(r.stdout).toContain(
+      `external   the external checkpoint names entry ${cp!.checkpoint.seq}, which the log no longer has`,
+    );
   });
 
   it('checkpoints signed by another key do not count; bad usage exits 2', async () => {

@@ -7,7 +7,7 @@ const samples = [
   { actorRoles: [], details: null, reason: null, targetType: null, targetId: null, region: null, requestId: null },
   {
     actorRoles: ['admin', 'auditor'],
-    details: { z: 1, a: [3, 'x', { y: null, b: true }], 'ü': 'é\u2028"\\', n: 1.5e-7, big: 1e21 },
+    details: { z: 1, a: [3, 'x', { y: null, b: true }], ü: 'é\u2028"\\', n: 1.5e-7, big: 1e21 },
     reason: 'missing permission "x",\nnewline',
     targetType: 'case',
     targetId: '4c1f',
@@ -21,7 +21,16 @@ describe('audit entry encoding', () => {
   it('the fast scanner encoding is byte-identical to the canonical (RFC 8785) encoding', () => {
     samples.forEach((s, i) => {
       const at = new Date(Date.UTC(2026, 10, 27, 4, 5, 6, 789 - i));
-      const row = { seq: 1000 + i, at, actor: 'a-' + i, action: 'x.y', category: 'cases', outcome: 'allowed' as const, prevHash: GENESIS_HASH, ...s };
+      const row = {
+        seq: 1000 + i,
+        at,
+        actor: 'a-' + i,
+        action: 'x.y',
+        category: 'cases',
+        outcome: 'allowed' as const,
+        prevHash: GENESIS_HASH,
+        ...s,
+      };
       expect(encodeScannedRow({ ...row, at: at.toISOString() })).toBe(encodeAuditEntry(row));
     });
   });
@@ -35,7 +44,9 @@ describe('audit entry encoding', () => {
 
 describe('audit configuration', () => {
   it('retention below 180 days is refused at start-up, naming the variable; longer is allowed', () => {
-    expect(() => loadConfig({ AUDIT_RETENTION_DAYS: '90' })).toThrow(/AUDIT_RETENTION_DAYS: audit entries are kept at least 180 days/);
+    expect(() => loadConfig({ AUDIT_RETENTION_DAYS: '90' })).toThrow(
+      /AUDIT_RETENTION_DAYS: audit entries are kept at least 180 days/,
+    );
     expect(loadConfig({}).audit.retentionDays).toBe(180);
     expect(loadConfig({ AUDIT_RETENTION_DAYS: '3650' }).audit.retentionDays).toBe(3650);
   });
@@ -47,9 +58,13 @@ describe('audit configuration', () => {
     expect(fromPem.publicKeyPem).toBe(publicKey.export({ format: 'pem', type: 'spki' }).toString());
     // PEMs squeezed into one line with literal \n (common in .env files) work too.
     expect(loadConfig({ AUDIT_SIGNING_KEY: pem.replace(/\n/g, '\\n') }).audit.signingKey.keyId).toBe(fromPem.keyId);
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: rsa })).toThrow(/AUDIT_SIGNING_KEY: expected an Ed25519 key, got rsa/);
-    expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'c2hvcnQ=' })).toThrow(/AUDIT_SIGNING_KEY: expected a PKCS8 PEM or a base64 32-byte/);
+    expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'c2hvcnQ=' })).toThrow(
+      /AUDIT_SIGNING_KEY: expected a PKCS8 PEM or a base64 32-byte/,
+    );
   });
 
   it('the development signing key is refused in production', () => {

@@ -12,7 +12,10 @@ beforeAll(async () => {
   sys = await startTestSystem();
 });
 afterAll(async () => {
-  await sys?.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await sys?.client.schedule
+    .getHandle(scheduleId)
+    .delete()
+    .catch(() => undefined);
   await sys?.close();
 });
 
@@ -35,11 +38,17 @@ describe('periodic audit checkpoints run from a Temporal schedule, not a timer i
     const handle = sys.client.schedule.getHandle(scheduleId);
     const described = await handle.describe();
     expect(described.spec.intervals?.[0]?.every).toBe(15 * 60 * 1000);
-    expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'auditCheckpointWorkflow', taskQueue: sys.taskQueue });
+    expect(described.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'auditCheckpointWorkflow',
+      taskQueue: sys.taskQueue,
+    });
 
     await appendAudit(sys.db, { actor: 'x', action: 'x.y', category: 'system', outcome: 'allowed' });
     await handle.trigger();
-    const cp = await waitFor(async () => (await sys.db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.seq)).limit(1))[0]);
+    const cp = await waitFor(
+      async () => (await sys.db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.seq)).limit(1))[0],
+    );
     expect(cp.createdBy).toBe('system:schedule');
     const v = await verifyAuditChain(sys.db, { verifier: sys.config.audit.signingKey });
     expect(v).toMatchObject({ ok: true, checkpoint: { seq: cp.seq, hash: cp.hash } });

@@ -126,13 +126,20 @@ describe('a workflow tree with continue-as-new and child workflows, read from Te
     const times = events.map((e) => e.at);
     expect([...times].sort()).toEqual(times);
 
-    const started = find(events, (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId === fixture.workflowId && e.run === 1, 'start');
+    const started = find(
+      events,
+      (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId === fixture.workflowId && e.run === 1,
+      'start',
+    );
     expect(started.actor).toEqual({ sub: 'analyst-1', roles: ['analyst'] });
     expect(started.summary).toBe('historyFixtureParent started by analyst-1');
     expect((started.details.input as Array<{ checkId: string }>)[0]!.checkId).toMatch(/^[0-9a-f-]{36}$/);
 
     const update = find(events, (e) => e.type === 'WorkflowExecutionUpdateAccepted', 'update');
-    expect(update).toMatchObject({ actor: { sub: 'investigator-1', roles: ['investigator'] }, summary: 'investigator-1 called fixtureNote (accepted)' });
+    expect(update).toMatchObject({
+      actor: { sub: 'investigator-1', roles: ['investigator'] },
+      summary: 'investigator-1 called fixtureNote (accepted)',
+    });
     expect(update.details.input).toEqual([{ text: 'first note', actor: investigator }]);
     const updateDone = find(events, (e) => e.type === 'WorkflowExecutionUpdateCompleted', 'update completed');
     expect(updateDone).toMatchObject({ summary: 'update fixtureNote completed', details: { result: { notes: 1 } } });
@@ -142,7 +149,11 @@ describe('a workflow tree with continue-as-new and child workflows, read from Te
 
     expect(events.filter((e) => e.type === 'TimerStarted').map((e) => e.summary)).toContain('timer 1 started for 50 ms');
     expect(events.some((e) => e.type === 'TimerFired' && e.workflowId === fixture.workflowId)).toBe(true);
-    const activity = find(events, (e) => e.type === 'ActivityTaskCompleted' && e.details.activity === 'recordSystemCheck', 'activity');
+    const activity = find(
+      events,
+      (e) => e.type === 'ActivityTaskCompleted' && e.details.activity === 'recordSystemCheck',
+      'activity',
+    );
     expect(activity.summary).toBe('activity recordSystemCheck completed');
     expect(activity.details.result).toMatchObject({ attempt: 1 });
 
@@ -150,10 +161,20 @@ describe('a workflow tree with continue-as-new and child workflows, read from Te
       `child workflow ${fixture.workflowId}-child-1 completed`,
       `child workflow ${fixture.workflowId}-child-2 completed`,
     ]);
-    const childStart = find(events, (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId.endsWith('-child-2'), 'child start');
+    const childStart = find(
+      events,
+      (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId.endsWith('-child-2'),
+      'child start',
+    );
     expect(childStart.summary).toBe(`historyFixtureChild started by analyst-1 as a child of ${fixture.workflowId}`);
-    expect(find(events, (e) => e.type === 'WorkflowExecutionContinuedAsNew', 'can').summary).toMatch(/continued as new \(next run /);
-    const second = find(events, (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId === fixture.workflowId && e.run === 2, 'run 2');
+    expect(find(events, (e) => e.type === 'WorkflowExecutionContinuedAsNew', 'can').summary).toMatch(
+      /continued as new \(next run /,
+    );
+    const second = find(
+      events,
+      (e) => e.type === 'WorkflowExecutionStarted' && e.workflowId === fixture.workflowId && e.run === 2,
+      'run 2',
+    );
     expect(second.summary).toBe('historyFixtureParent run 2 started (continued as new from the previous run)');
     expect(second.details.input).toMatchObject([{ carriedNotes: ['first note'] }]);
     const completed = find(events, (e) => e.type === 'WorkflowExecutionCompleted' && e.workflowId === fixture.workflowId, 'done');
@@ -168,11 +189,19 @@ describe('a workflow tree with continue-as-new and child workflows, read from Te
 describe('the archive', () => {
   it('each run is archived once it has closed, complete with its closing event, by the archiver the workflow started', async () => {
     const runs = await waitFor(async () => {
-      const rows = await sys.db.select().from(workflowHistoryArchive).where(eq(workflowHistoryArchive.rootWorkflowId, fixture.workflowId));
+      const rows = await sys.db
+        .select()
+        .from(workflowHistoryArchive)
+        .where(eq(workflowHistoryArchive.rootWorkflowId, fixture.workflowId));
       return rows.length === 4 ? rows : null;
     });
     const byKey = Object.fromEntries(runs.map((r) => [`${r.workflowId.replace(fixture.workflowId, 'W')}:${r.status}`, r]));
-    expect(Object.keys(byKey).sort()).toEqual(['W-child-1:completed', 'W-child-2:completed', 'W:completed', 'W:continued_as_new']);
+    expect(Object.keys(byKey).sort()).toEqual([
+      'W-child-1:completed',
+      'W-child-2:completed',
+      'W:completed',
+      'W:continued_as_new',
+    ]);
     expect(byKey['W:continued_as_new']!.runId).toBe(fixture.firstRunId);
     expect(byKey['W:completed']!.continuedFromRunId).toBe(fixture.firstRunId);
     const liveFinal = await sys.client.workflow.getHandle(fixture.workflowId, byKey['W:completed']!.runId).fetchHistory();
@@ -190,7 +219,10 @@ describe('the archive', () => {
     const before = (await readable(fixture.workflowId, false)).events;
     const ns = sys.config.temporal.namespace;
     for (const r of (await readable(fixture.workflowId, false)).tree.runs) {
-      await sys.client.workflowService.deleteWorkflowExecution({ namespace: ns, workflowExecution: { workflowId: r.facts.workflowId, runId: r.facts.runId } });
+      await sys.client.workflowService.deleteWorkflowExecution({
+        namespace: ns,
+        workflowExecution: { workflowId: r.facts.workflowId, runId: r.facts.runId },
+      });
     }
     await waitFor(async () => {
       try {
@@ -202,14 +234,13 @@ describe('the archive', () => {
     });
     const { tree, events } = await readable(fixture.workflowId, true);
     expect(tree.runs.every((r) => r.source === 'archive')).toBe(true);
-    expect(events.map((e) => [e.type, e.summary, e.actor?.sub ?? null])).toEqual(before.map((e) => [e.type, e.summary, e.actor?.sub ?? null]));
+    expect(events.map((e) => [e.type, e.summary, e.actor?.sub ?? null])).toEqual(
+      before.map((e) => [e.type, e.summary, e.actor?.sub ?? null]),
+    );
   });
 
   it('the archived raw history round-trips through JSON and replays against the workflow code', async () => {
-    const [row] = await sys.db
-      .select()
-      .from(workflowHistoryArchive)
-      .where(eq(workflowHistoryArchive.runId, fixture.firstRunId));
+    const [row] = await sys.db.select().from(workflowHistoryArchive).where(eq(workflowHistoryArchive.runId, fixture.firstRunId));
     const { decodeHistory } = await import('../../infra/workflow-history');
     const json = historyToJSON(decodeHistory(row!.history));
     // Payloads stay encrypted in the download: their metadata names the codec's encoding.
