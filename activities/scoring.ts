@@ -10,10 +10,12 @@
  *   scoring starts after its signals committed, so the last snapshot to be taken sees every batch,
  *   and its result is what remains: concurrent batches converge on the right score.
  * - Alerts: one open alert per (subject, policy) by a unique index (a concurrent creation is skipped
- *   with ON CONFLICT DO NOTHING); raising is monotonic (`score < new`), so an older computation never
- *   undoes a fresher one. Only transactions that create alerts lock the policy's daily counter.
+ *   with ON CONFLICT DO NOTHING and becomes a raise); raising is monotonic (`score < new`), so an
+ *   older computation never undoes a fresher one. Only transactions that create alerts lock the
+ *   policy's daily counter.
+ * - Round trips matter more than anything else here: a scoring is 4 reads in one snapshot, then one
+ *   statement (raises + score rows + the batch record), plus a small transaction when alerts are new.
  */
-import canonicalize from 'canonicalize';
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
@@ -22,20 +24,14 @@ import {
   addToDailyCounter,
   insertAlerts,
   loadActivePolicies,
-  loadAlertStates,
-  loadScopeSubjects,
-  loadScores,
-  loadSignalCounts,
   loadSignalsInRanges,
-  loadTriggerCandidates,
-  loadViolations,
+  loadSubjectStates,
+  loadSubjectsWithTriggers,
   lockDailyCounter,
-  openAlertIds,
   pairKey,
-  raiseAlerts,
-  upsertScores,
+  writeScoring,
   type NewAlert,
-  type StoredScore,
+  type ScoreRow,
 } from '../db/queries/scoring';
 import { inScope, TEMPLATES, type ScoringPolicy } from '../domain/policies';
 import { BASELINE_DAYS, DAY_MS, decideAlert, scoreSubject, type ScoreResult, type ScoringSignal } from '../domain/scoring';
@@ -46,15 +42,6 @@ export interface ScoringDeps {
   logger: Logger;
 }
 
-const EMPTY: ScoreSubjectsResult = {
-  subjects: 0,
-  pairsScored: 0,
-  scoresChanged: 0,
-  alertsCreated: [],
-  alertsRaised: [],
-  suppressedByCap: 0,
-};
-
 interface Computed {
   subjectId: string;
   region: string;
@@ -62,49 +49,52 @@ interface Computed {
   r: ScoreResult;
 }
 
-/** Read phase: everything the computation needs, from one snapshot. */
-async function readSnapshot(db: Db, subjectIds: string[], policies: ScoringPolicy[]) {
+/** Read phase: everything the computation needs, from one snapshot (4 queries). */
+async function readSnapshot(db: Db, subjectIds: string[], only?: string[]) {
   return db.transaction(
     async (tx) => {
-      const scopeRows = await loadScopeSubjects(tx, subjectIds);
-      const policiesOf = new Map<string, ScoringPolicy[]>();
-      for (const s of scopeRows) {
-        const covering = policies.filter((p) => inScope(p.scope, s));
-        if (covering.length) policiesOf.set(s.id, covering);
-      }
+      const policies = await loadActivePolicies(tx, only);
+      if (!policies.length) return null;
       const triggerTypes = [...new Set(policies.flatMap((p) => TEMPLATES[p.template].triggerTypes))];
-      const triggers = await loadTriggerCandidates(tx, [...policiesOf.keys()], triggerTypes);
+      const subjects = await loadSubjectsWithTriggers(tx, subjectIds, triggerTypes);
       // Triggered subjects only: the ranges cover their windows and the baseline before them.
       const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
-      for (const [id, covering] of policiesOf) {
+      const covering = new Map<string, ScoringPolicy[]>();
+      for (const s of subjects) {
+        const mine = policies.filter((p) => inScope(p.scope, s));
         let from = Infinity;
         let to = -Infinity;
-        for (const p of covering) {
-          for (const t of triggers.get(id) ?? []) {
+        for (const p of mine) {
+          for (const t of s.triggers) {
             if (!TEMPLATES[p.template].isTrigger(t)) continue;
             from = Math.min(from, t.occurredAt - (p.boosters.aboveUsualActivity > 0 ? BASELINE_DAYS * DAY_MS : 0));
             to = Math.max(to, t.occurredAt + p.activationWindowDays * DAY_MS);
           }
         }
-        if (from !== Infinity) ranges.push({ subjectId: id, from, to });
+        if (from !== Infinity) {
+          ranges.push({ subjectId: s.id, from, to });
+          covering.set(s.id, mine);
+        }
       }
       if (!ranges.length) return null;
       const ids = ranges.map((r) => r.subjectId);
       return {
-        scopeRows,
-        policiesOf,
-        triggers,
+        subjects: new Map(subjects.map((s) => [s.id, s])),
+        covering,
         ranges,
         inRange: await loadSignalsInRanges(tx, ranges),
-        counts: await loadSignalCounts(tx, ids),
-        violations: await loadViolations(tx, ids),
-        stored: await loadScores(tx, ids),
-        alertStates: await loadAlertStates(tx, ids),
+        states: await loadSubjectStates(tx, ids),
       };
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   );
 }
+
+const markScored = (db: Db, batchId: string | undefined) =>
+  batchId
+    ? db.execute(sql`update signal_batches set scored_at = now(), result = '{"alertsCreated":[],"alertsRaised":[],"pairsScored":0}'::jsonb
+                     where id = ${batchId}::uuid and scored_at is null`)
+    : Promise.resolve();
 
 /** The scoring of one set of subjects, against the active policies (or the given ones). */
 export async function scoreSubjects(
@@ -113,38 +103,40 @@ export async function scoreSubjects(
   now = new Date(),
 ): Promise<ScoreSubjectsResult> {
   const { db } = deps;
-  const policies = await loadActivePolicies(db, input.policyIds);
   const subjectIds = [...new Set(input.subjectIds)].sort();
-  if (!policies.length || !subjectIds.length) return { ...EMPTY, subjects: subjectIds.length };
-  const snap = await readSnapshot(db, subjectIds, policies);
-  if (!snap) return { ...EMPTY, subjects: subjectIds.length };
+  const result: ScoreSubjectsResult = {
+    subjects: subjectIds.length,
+    pairsScored: 0,
+    scoresChanged: 0,
+    alertsCreated: [],
+    alertsRaised: [],
+    suppressedByCap: 0,
+  };
+  const snap = subjectIds.length ? await readSnapshot(db, subjectIds, input.policyIds) : null;
+  if (!snap) {
+    await markScored(db, input.batchId);
+    return result;
+  }
 
   // Compute (pure).
-  const region = new Map(snap.scopeRows.map((s) => [s.id, s.region]));
-  const groups = new Map(snap.scopeRows.map((s) => [s.id, s.groups]));
   const computed: Computed[] = [];
   for (const { subjectId } of snap.ranges) {
+    const s = snap.subjects.get(subjectId)!;
+    const state = snap.states.get(subjectId)!;
     // Window signals plus the trigger candidates (which carry the attributes triggers look at).
     const byId = new Map<string, ScoringSignal>();
-    for (const s of snap.inRange.get(subjectId) ?? []) byId.set(s.id, s);
-    for (const s of snap.triggers.get(subjectId) ?? []) byId.set(s.id, s);
+    for (const x of snap.inRange.get(subjectId) ?? []) byId.set(x.id, x);
+    for (const x of s.triggers) byId.set(x.id, x);
     const signals = [...byId.values()];
-    const subject = { id: subjectId, groups: groups.get(subjectId) ?? [], hasConfirmedViolation: snap.violations.has(subjectId) };
-    for (const policy of snap.policiesOf.get(subjectId)!) {
+    const subject = { id: subjectId, groups: s.groups, hasConfirmedViolation: state.hasConfirmedViolation };
+    for (const policy of snap.covering.get(subjectId)!) {
       const r = scoreSubject(policy, subject, signals);
-      if (r) computed.push({ subjectId, region: region.get(subjectId)!, policy, r });
+      if (r) computed.push({ subjectId, region: s.region, policy, r });
     }
   }
+  result.pairsScored = computed.length;
 
   // Alert decisions against the snapshot's alerts.
-  const raises: Computed[] = [];
-  const creates = new Map<string, Computed[]>();
-  for (const c of computed) {
-    const key = pairKey(c.subjectId, c.policy.id);
-    const d = decideAlert(c.r, snap.alertStates.open.get(key) ?? null, snap.alertStates.lastClosed.get(key) ?? null);
-    if (d.action === 'raise') raises.push(c);
-    else if (d.action === 'create') creates.set(c.policy.id, [...(creates.get(c.policy.id) ?? []), c]);
-  }
   const asAlert = (c: Computed): NewAlert => ({
     subjectId: c.subjectId,
     policyId: c.policy.id,
@@ -155,111 +147,89 @@ export async function scoreSubjects(
     triggerSignalId: c.r.triggerSignalId,
     triggeredAt: new Date(c.r.triggeredAt),
   });
-  const today = now.toISOString().slice(0, 10);
+  const raises: NewAlert[] = [];
+  const creates = new Map<string, Computed[]>();
+  for (const c of computed) {
+    const state = snap.states.get(c.subjectId)!;
+    const d = decideAlert(c.r, state.open.get(c.policy.id) ?? null, state.lastClosed.get(c.policy.id) ?? null);
+    if (d.action === 'raise') raises.push(asAlert(c));
+    else if (d.action === 'create') creates.set(c.policy.id, [...(creates.get(c.policy.id) ?? []), c]);
+  }
 
-  // Write phase (read committed): alerts, then the score rows that changed.
-  return db.transaction(async (tx) => {
-    const raised = await raiseAlerts(tx, raises.map(asAlert));
-    const suppressed = new Set<string>();
-    const created = new Map<string, string>();
-    for (const policyId of [...creates.keys()].sort()) {
-      const list = creates.get(policyId)!.sort((a, b) => (a.subjectId < b.subjectId ? -1 : 1));
-      const used = await lockDailyCounter(tx, policyId, today);
-      const allowed = Math.max(0, list[0]!.policy.dailyAlertCap - used);
-      list.slice(allowed).forEach((c) => suppressed.add(pairKey(c.subjectId, policyId)));
-      const wanted = list.slice(0, allowed);
-      const inserted = await insertAlerts(tx, wanted.map(asAlert));
-      await addToDailyCounter(tx, policyId, today, inserted.size);
-      for (const [k, id] of inserted) created.set(k, id);
-      // Another scoring created the pair's alert since our snapshot (perhaps from fewer signals):
-      // raise it instead, monotonically.
-      const lost = wanted.filter((c) => !inserted.has(pairKey(c.subjectId, c.policy.id)));
-      raised.push(...(await raiseAlerts(tx, lost.map(asAlert))));
-    }
-    // The open alert of every pair that has one now (created here, by another scoring, or before).
-    const alertOf = await openAlertIds(
-      tx,
-      computed.filter((c) => c.r.alertDue).map((c) => ({ subjectId: c.subjectId, policyId: c.policy.id })),
-    );
+  // New alerts, only when there are some: the policy's daily counter is locked while they are made.
+  const suppressed = new Set<string>();
+  if (creates.size) {
+    const today = now.toISOString().slice(0, 10);
+    const created = await db.transaction(async (tx) => {
+      const ids: string[] = [];
+      for (const policyId of [...creates.keys()].sort()) {
+        const list = creates.get(policyId)!.sort((a, b) => (a.subjectId < b.subjectId ? -1 : 1));
+        const used = await lockDailyCounter(tx, policyId, today);
+        const allowed = Math.max(0, list[0]!.policy.dailyAlertCap - used);
+        list.slice(allowed).forEach((c) => suppressed.add(pairKey(c.subjectId, policyId)));
+        const wanted = list.slice(0, allowed);
+        const inserted = await insertAlerts(tx, wanted.map(asAlert));
+        await addToDailyCounter(tx, policyId, today, inserted.size);
+        ids.push(...inserted.values());
+        // Another scoring created the pair's alert since our snapshot (perhaps from fewer
+        // signals): raise it instead, monotonically.
+        for (const c of wanted) if (!inserted.has(pairKey(c.subjectId, policyId))) raises.push(asAlert(c));
+      }
+      if (ids.length) {
+        await appendAudit(tx, {
+          actor: 'system:scoring',
+          actorRoles: [],
+          action: 'alerts.create',
+          category: 'alerts',
+          targetType: 'signal_batch',
+          targetId: input.batchId ?? null,
+          outcome: 'allowed',
+          details: { alertIds: [...ids].sort(), suppressedByCap: suppressed.size },
+        });
+      }
+      return ids.sort();
+    });
+    result.alertsCreated = created;
+    result.suppressedByCap = suppressed.size;
+  }
 
-    const changed: StoredScore[] = [];
-    for (const c of computed) {
-      const key = pairKey(c.subjectId, c.policy.id);
-      const next: StoredScore = {
-        subjectId: c.subjectId,
-        policyId: c.policy.id,
-        policyVersion: c.policy.version,
-        triggerSignalId: c.r.triggerSignalId,
-        triggeredAt: new Date(c.r.triggeredAt),
-        windowEnd: new Date(c.r.windowEnd),
-        score: c.r.score,
-        rawScore: c.r.rawScore,
-        severity: c.r.severity,
-        riskFactors: c.r.riskFactors,
-        alertId: alertOf.get(key) ?? null,
-        suppressedByCap: suppressed.has(key),
-        signalsSeen: snap.counts.get(c.subjectId) ?? 0,
-      };
-      if (!sameScore(snap.stored.get(key), next)) changed.push(next);
-    }
-    await upsertScores(tx, changed);
-
-    const createdIds = [...created.values()].sort();
-    if (createdIds.length) {
-      // Audit last: the chain lock is then held for the shortest time.
-      await appendAudit(tx, {
-        actor: 'system:scoring',
-        actorRoles: [],
-        action: 'alerts.create',
-        category: 'alerts',
-        targetType: 'signal_batch',
-        targetId: input.batchId ?? null,
-        outcome: 'allowed',
-        details: { alertIds: createdIds, suppressedByCap: suppressed.size },
-      });
-    }
-    return {
-      subjects: subjectIds.length,
-      pairsScored: computed.length,
-      scoresChanged: changed.length,
-      alertsCreated: createdIds,
-      alertsRaised: raised.sort(),
-      suppressedByCap: suppressed.size,
-    };
+  // Raises, score rows and the batch's record: one statement.
+  const scores: ScoreRow[] = computed.map((c) => ({
+    subjectId: c.subjectId,
+    policyId: c.policy.id,
+    policyVersion: c.policy.version,
+    triggerSignalId: c.r.triggerSignalId,
+    triggeredAt: new Date(c.r.triggeredAt),
+    windowEnd: new Date(c.r.windowEnd),
+    score: c.r.score,
+    rawScore: c.r.rawScore,
+    severity: c.r.severity,
+    riskFactors: c.r.riskFactors,
+    suppressedByCap: suppressed.has(pairKey(c.subjectId, c.policy.id)),
+    signalsSeen: snap.states.get(c.subjectId)!.signalCount,
+  }));
+  const written = await writeScoring(db, {
+    raises,
+    scores,
+    batchId: input.batchId ?? null,
+    created: result.alertsCreated,
+    suppressedByCap: result.suppressedByCap,
   });
-}
-
-function sameScore(a: StoredScore | undefined, b: StoredScore): boolean {
-  return (
-    !!a &&
-    a.policyVersion === b.policyVersion &&
-    a.triggerSignalId === b.triggerSignalId &&
-    a.triggeredAt.getTime() === b.triggeredAt.getTime() &&
-    a.windowEnd.getTime() === b.windowEnd.getTime() &&
-    a.score === b.score &&
-    a.rawScore === b.rawScore &&
-    a.severity === b.severity &&
-    a.alertId === b.alertId &&
-    a.suppressedByCap === b.suppressedByCap &&
-    a.signalsSeen === b.signalsSeen &&
-    // jsonb does not keep key order: compare canonical encodings.
-    canonicalize(a.riskFactors) === canonicalize(b.riskFactors)
-  );
+  result.alertsRaised = written.raised;
+  result.scoresChanged = written.changed;
+  return result;
 }
 
 export function createScoringActivities(deps: ScoringDeps) {
   return {
     /** Score the subjects of one ingested batch, then record the batch as scored (idempotent). */
     async scoreSignalBatch(input: ScoreSubjectsInput & { batchId: string }): Promise<ScoreSubjectsResult> {
-      const result = await scoreSubjects(deps, input).catch((err: unknown) => {
+      try {
+        return await scoreSubjects(deps, input);
+      } catch (err) {
         deps.logger.error({ err, batchId: input.batchId }, 'scoring a batch failed (it will be retried)');
         throw err;
-      });
-      await deps.db.execute(sql`
-        update signal_batches set scored_at = coalesce(scored_at, now()),
-          result = ${JSON.stringify({ alertsCreated: result.alertsCreated, alertsRaised: result.alertsRaised, pairsScored: result.pairsScored, suppressedByCap: result.suppressedByCap })}::jsonb
-        where id = ${input.batchId} and scored_at is null`);
-      return result;
+      }
     },
 
     /** Score a set of subjects (used by policy backfills). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { appendAudit } from '../../db/audit';
-import { getBatch, insertSignals, noteConnectorData, recordBatch, type SignalInsert } from '../../db/queries/signals';
+import { getBatch, noteConnectorData, storeBatch, type SignalInsert } from '../../db/queries/signals';
 import { resolveSubjects } from '../../db/queries/subjects';
 import { regionScope } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
@@ -157,18 +157,20 @@ export const signalRoutes = [
       const batchId = randomUUID();
       const subjectIds = [...new Set(rows.map((r) => r.subjectId))].sort();
       const scoringWorkflowId = subjectIds.length ? detectionWorkflowIds.scoreBatch(batchId) : null;
+      const validCount = rows.length + repeated;
       const accepted = await deps.db.transaction(async (tx) => {
-        const inserted = await insertSignals(tx, batchId, rows);
-        const kinds = new Map(rows.map((r) => [`${r.source}/${r.type}`, { source: r.source, type: r.type }]));
-        await noteConnectorData(tx, [...kinds.values()]);
-        const counts = { accepted: inserted.size, duplicates: rows.length - inserted.size + repeated, rejected: rejected.length };
-        await recordBatch(tx, {
-          id: batchId,
-          receivedBy: principal.sub,
-          ...counts,
-          subjects: subjectIds.length,
-          scoringWorkflowId,
-        });
+        const n = await storeBatch(
+          tx,
+          {
+            id: batchId,
+            receivedBy: principal.sub,
+            valid: validCount,
+            rejected: rejected.length,
+            subjects: subjectIds.length,
+            scoringWorkflowId,
+          },
+          rows,
+        );
         // Audit last: its chain lock is then held for the shortest time.
         await appendAudit(tx, {
           ...actor,
@@ -177,10 +179,19 @@ export const signalRoutes = [
           targetType: 'signal_batch',
           targetId: batchId,
           outcome: 'allowed',
-          details: { ...counts, subjects: subjectIds.length, format: typeof raw === 'string' ? 'csv' : 'json' },
+          details: {
+            accepted: n,
+            duplicates: validCount - n,
+            rejected: rejected.length,
+            subjects: subjectIds.length,
+            format: typeof raw === 'string' ? 'csv' : 'json',
+          },
         });
-        return inserted.size;
+        return n;
       });
+      // After the commit: a kind noted here is one whose signals are stored.
+      const kinds = new Map(rows.map((r) => [`${r.source}/${r.type}`, { source: r.source, type: r.type }]));
+      await noteConnectorData(deps.db, [...kinds.values()]);
 
       // Every valid event's subject is re-scored, duplicates included: if an earlier attempt stored
       // the events but died before its scoring started, the connector's retry still scores them.

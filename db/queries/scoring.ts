@@ -7,7 +7,7 @@ import type { ScoringPolicy } from '../../domain/policies';
 import type { RiskFactor, ScoringSignal } from '../../domain/scoring';
 import type { Severity, SignalType } from '../../domain/signals';
 import type { DbOrTx } from '../index';
-import { policies, subjects, subjectViolations, type PolicyRow } from '../schema';
+import { policies, type PolicyRow } from '../schema';
 
 /** A timestamp column as epoch milliseconds. */
 const MS = (column: string) => sql.raw(`floor(extract(epoch from ${column}) * 1000)::float8`);
@@ -40,12 +40,18 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
   return rows.map(toScoringPolicy).sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-export async function loadScopeSubjects(db: DbOrTx, ids: string[]) {
+/** The subjects with their trigger candidates (signals of the given types), in one round trip. */
+export async function loadSubjectsWithTriggers(db: DbOrTx, ids: string[], types: string[]) {
   if (!ids.length) return [];
-  return db
-    .select({ id: subjects.id, region: subjects.region, groups: subjects.groups })
-    .from(subjects)
-    .where(inArray(subjects.id, ids));
+  const res = await db.execute<{ id: string; region: string; groups: string[]; triggers: SignalDbRow[] }>(sql`
+    select s.id, s.region, s.groups,
+      coalesce((
+        select json_agg(json_build_object('id', x.id::text, 'subject_id', x.subject_id, 'type', x.type, 'severity', x.severity,
+                                          'occurred_ms', ${MS('x.occurred_at')}, 'count', x.count, 'attributes', x.attributes))
+        from signals x where x.subject_id = s.id and x.type = any(${sql.param(types)}::text[])
+      ), '[]'::json) as triggers
+    from subjects s where s.id = any(${sql.param(ids)}::uuid[])`);
+  return res.rows.map((r) => ({ id: r.id, region: r.region, groups: r.groups, triggers: r.triggers.map(toSignal) }));
 }
 
 interface SignalDbRow extends Record<string, unknown> {
@@ -67,26 +73,6 @@ const toSignal = (r: SignalDbRow): ScoringSignal => ({
   count: r.count,
   attributes: r.attributes ?? {},
 });
-
-/** The signals of these subjects whose type may trigger a policy. */
-export async function loadTriggerCandidates(
-  db: DbOrTx,
-  subjectIds: string[],
-  types: string[],
-): Promise<Map<string, ScoringSignal[]>> {
-  const out = new Map<string, ScoringSignal[]>();
-  if (!subjectIds.length || !types.length) return out;
-  const res = await db.execute<SignalDbRow>(sql`
-    select id::text as id, subject_id, type, severity, ${MS('occurred_at')} as occurred_ms, count, attributes
-    from signals
-    where subject_id = any(${sql.param(subjectIds)}::uuid[]) and type = any(${sql.param(types)}::text[])`);
-  for (const r of res.rows) {
-    const list = out.get(r.subject_id) ?? [];
-    list.push(toSignal(r));
-    out.set(r.subject_id, list);
-  }
-  return out;
-}
 
 /** Every signal of each subject within its time range (inclusive). */
 export async function loadSignalsInRanges(
@@ -110,70 +96,6 @@ export async function loadSignalsInRanges(
   return out;
 }
 
-/** How many signals each subject has (in the caller's snapshot). */
-export async function loadSignalCounts(db: DbOrTx, subjectIds: string[]): Promise<Map<string, number>> {
-  if (!subjectIds.length) return new Map();
-  const res = await db.execute<{ subject_id: string; n: number }>(sql`
-    select subject_id, count(*)::int as n from signals where subject_id = any(${sql.param(subjectIds)}::uuid[]) group by subject_id`);
-  return new Map(res.rows.map((r) => [r.subject_id, r.n]));
-}
-
-export async function loadViolations(db: DbOrTx, subjectIds: string[]): Promise<Set<string>> {
-  if (!subjectIds.length) return new Set();
-  const rows = await db
-    .selectDistinct({ subjectId: subjectViolations.subjectId })
-    .from(subjectViolations)
-    .where(inArray(subjectViolations.subjectId, subjectIds));
-  return new Set(rows.map((r) => r.subjectId));
-}
-
-export interface StoredScore {
-  subjectId: string;
-  policyId: string;
-  policyVersion: number;
-  triggerSignalId: string;
-  triggeredAt: Date;
-  windowEnd: Date;
-  score: number;
-  rawScore: number;
-  severity: Severity;
-  riskFactors: RiskFactor[];
-  alertId: string | null;
-  suppressedByCap: boolean;
-  signalsSeen: number;
-}
-
-export async function loadScores(db: DbOrTx, subjectIds: string[]): Promise<Map<string, StoredScore>> {
-  if (!subjectIds.length) return new Map();
-  const res = await db.execute<Record<string, unknown>>(sql`
-    select subject_id, policy_id, policy_version, trigger_signal_id::text as trigger_signal_id,
-           ${MS('triggered_at')} as triggered_ms, ${MS('window_end')} as window_end_ms,
-           score, raw_score, severity, risk_factors, alert_id, suppressed_by_cap, signals_seen
-    from subject_policy_scores where subject_id = any(${sql.param(subjectIds)}::uuid[])`);
-  const out = new Map<string, StoredScore>();
-  for (const r of res.rows) {
-    const s: StoredScore = {
-      subjectId: r.subject_id as string,
-      policyId: r.policy_id as string,
-      policyVersion: r.policy_version as number,
-      triggerSignalId: r.trigger_signal_id as string,
-      triggeredAt: new Date(Number(r.triggered_ms)),
-      windowEnd: new Date(Number(r.window_end_ms)),
-      score: r.score as number,
-      rawScore: r.raw_score as number,
-      severity: r.severity as Severity,
-      riskFactors: r.risk_factors as RiskFactor[],
-      alertId: (r.alert_id as string | null) ?? null,
-      suppressedByCap: r.suppressed_by_cap as boolean,
-      signalsSeen: r.signals_seen as number,
-    };
-    out.set(pairKey(s.subjectId, s.policyId), s);
-  }
-  return out;
-}
-
-export const pairKey = (subjectId: string, policyId: string) => `${subjectId}/${policyId}`;
-
 export interface AlertSnapshot {
   id: string;
   subjectId: string;
@@ -184,75 +106,51 @@ export interface AlertSnapshot {
   triggerSignalId: string | null;
 }
 
-/** Per pair: the open alert, and the most recent closed one. */
-export async function loadAlertStates(
-  db: DbOrTx,
-  subjectIds: string[],
-): Promise<{ open: Map<string, AlertSnapshot>; lastClosed: Map<string, AlertSnapshot> }> {
-  const open = new Map<string, AlertSnapshot>();
-  const lastClosed = new Map<string, AlertSnapshot>();
-  if (!subjectIds.length) return { open, lastClosed };
-  const res = await db.execute<Record<string, unknown>>(sql`
-    select distinct on (subject_id, policy_id, status in ('needs_review', 'confirmed'))
-           id, subject_id, policy_id, status, score, severity, trigger_signal_id::text as trigger_signal_id
-    from alerts
-    where subject_id = any(${sql.param(subjectIds)}::uuid[])
-    order by subject_id, policy_id, status in ('needs_review', 'confirmed'), updated_at desc, id desc`);
-  for (const r of res.rows) {
-    const a: AlertSnapshot = {
-      id: r.id as string,
-      subjectId: r.subject_id as string,
-      policyId: r.policy_id as string,
-      status: r.status as AlertSnapshot['status'],
-      score: r.score as number,
-      severity: r.severity as Severity,
-      triggerSignalId: (r.trigger_signal_id as string | null) ?? null,
-    };
-    (a.status === 'needs_review' || a.status === 'confirmed' ? open : lastClosed).set(pairKey(a.subjectId, a.policyId), a);
-  }
-  return { open, lastClosed };
+export interface SubjectState {
+  /** How many signals the subject has in the snapshot (see `signals_seen`). */
+  signalCount: number;
+  hasConfirmedViolation: boolean;
+  /** Per policy: the open alert, and the most recent closed one. */
+  open: Map<string, AlertSnapshot>;
+  lastClosed: Map<string, AlertSnapshot>;
 }
 
-/**
- * Write changed score rows (callers pass only rows that differ from what they read). A row is only
- * replaced by a computation that saw at least as many of the subject's signals (and at least the
- * same policy version): a slower, older computation never overwrites a fresher one.
- */
-export async function upsertScores(db: DbOrTx, rows: StoredScore[]): Promise<void> {
-  if (!rows.length) return;
-  const json = JSON.stringify(
-    rows.map((r) => ({
-      s: r.subjectId,
-      p: r.policyId,
-      v: r.policyVersion,
-      tr: r.triggerSignalId,
-      ta: r.triggeredAt.toISOString(),
-      we: r.windowEnd.toISOString(),
-      sc: r.score,
-      rs: r.rawScore,
-      sv: r.severity,
-      rf: r.riskFactors,
-      a: r.alertId,
-      c: r.suppressedByCap,
-      n: r.signalsSeen,
-    })),
-  );
-  await db.execute(sql`
-    insert into subject_policy_scores as t
-      (subject_id, policy_id, policy_version, trigger_signal_id, triggered_at, window_end, score, raw_score, severity,
-       risk_factors, alert_id, suppressed_by_cap, signals_seen, computed_at)
-    select s, p, v, tr, ta, we, sc, rs, sv::severity, rf, a, c, n, now()
-    from json_to_recordset(${json}::json)
-      as r(s uuid, p uuid, v int, tr bigint, ta timestamptz, we timestamptz, sc int, rs int, sv text, rf jsonb, a uuid, c boolean, n int)
-    order by s, p
-    on conflict (subject_id, policy_id) do update set
-      policy_version = excluded.policy_version, trigger_signal_id = excluded.trigger_signal_id,
-      triggered_at = excluded.triggered_at, window_end = excluded.window_end, score = excluded.score,
-      raw_score = excluded.raw_score, severity = excluded.severity, risk_factors = excluded.risk_factors,
-      alert_id = excluded.alert_id, suppressed_by_cap = excluded.suppressed_by_cap, signals_seen = excluded.signals_seen,
-      computed_at = now()
-    where excluded.signals_seen >= t.signals_seen and excluded.policy_version >= t.policy_version`);
+/** Per subject, in one round trip: signal count, confirmed violations, open and last closed alerts. */
+export async function loadSubjectStates(db: DbOrTx, ids: string[]): Promise<Map<string, SubjectState>> {
+  const out = new Map<string, SubjectState>();
+  if (!ids.length) return out;
+  const res = await db.execute<{ id: string; n: number; v: boolean; alerts: Array<Record<string, unknown>> }>(sql`
+    select s.id,
+      (select count(*)::int from signals x where x.subject_id = s.id) as n,
+      exists (select 1 from subject_violations v where v.subject_id = s.id) as v,
+      coalesce((
+        select json_agg(a) from (
+          select distinct on (policy_id, status in ('needs_review', 'confirmed'))
+                 id, policy_id, status, score, severity, trigger_signal_id::text as trigger_signal_id
+          from alerts where subject_id = s.id
+          order by policy_id, status in ('needs_review', 'confirmed'), updated_at desc, id desc) a
+      ), '[]'::json) as alerts
+    from unnest(${sql.param(ids)}::uuid[]) as s(id)`);
+  for (const r of res.rows) {
+    const state: SubjectState = { signalCount: r.n, hasConfirmedViolation: r.v, open: new Map(), lastClosed: new Map() };
+    for (const a of r.alerts) {
+      const snap: AlertSnapshot = {
+        id: a.id as string,
+        subjectId: r.id,
+        policyId: a.policy_id as string,
+        status: a.status as AlertSnapshot['status'],
+        score: a.score as number,
+        severity: a.severity as Severity,
+        triggerSignalId: (a.trigger_signal_id as string | null) ?? null,
+      };
+      (snap.status === 'needs_review' || snap.status === 'confirmed' ? state.open : state.lastClosed).set(snap.policyId, snap);
+    }
+    out.set(r.id, state);
+  }
+  return out;
 }
+
+export const pairKey = (subjectId: string, policyId: string) => `${subjectId}/${policyId}`;
 
 /**
  * Lock the policy's counter of new alerts for today (UTC) until the transaction ends and return how
@@ -315,34 +213,112 @@ export async function insertAlerts(tx: DbOrTx, rows: NewAlert[]): Promise<Map<st
   return new Map(res.rows.map((r) => [pairKey(r.subject_id, r.policy_id), r.id]));
 }
 
-/** The open alert of each pair, if any. */
-export async function openAlertIds(
-  db: DbOrTx,
-  pairs: Array<{ subjectId: string; policyId: string }>,
-): Promise<Map<string, string>> {
-  if (!pairs.length) return new Map();
-  const res = await db.execute<{ id: string; subject_id: string; policy_id: string }>(sql`
-    select a.id, a.subject_id, a.policy_id
-    from json_to_recordset(${JSON.stringify(pairs.map((p) => ({ s: p.subjectId, p: p.policyId })))}::json) as r(s uuid, p uuid)
-    join alerts a on a.subject_id = r.s and a.policy_id = r.p and a.status in ('needs_review', 'confirmed')`);
-  return new Map(res.rows.map((r) => [pairKey(r.subject_id, r.policy_id), r.id]));
+export interface ScoreRow {
+  subjectId: string;
+  policyId: string;
+  policyVersion: number;
+  triggerSignalId: string;
+  triggeredAt: Date;
+  windowEnd: Date;
+  score: number;
+  rawScore: number;
+  severity: Severity;
+  riskFactors: RiskFactor[];
+  suppressedByCap: boolean;
+  signalsSeen: number;
 }
 
 /**
- * Raise open alerts to higher scores, in one statement. Monotonic: an alert's score and severity
- * never go down, so a slower, older computation cannot undo a fresher one. Returns the raised ids.
+ * The write of one scoring, as one statement (one round trip, row locks held for the shortest time):
+ * 1. raise open alerts to higher scores — monotonic (`score < new`), rows locked in id order so
+ *    concurrent scorings cannot deadlock;
+ * 2. upsert the score rows that differ — a row is only replaced by a computation that saw at least
+ *    as many of the subject's signals and at least the same policy version, so an older, slower
+ *    computation never overwrites a fresher one; the pair's open alert is linked;
+ * 3. mark the batch scored.
+ * Returns the raised alert ids and how many score rows changed.
  */
-export async function raiseAlerts(tx: DbOrTx, rows: Array<Omit<NewAlert, 'region'>>): Promise<string[]> {
-  if (!rows.length) return [];
-  const res = await tx.execute<{ id: string }>(sql`
-    update alerts a set
-      score = r.sc,
-      severity = (case when a.severity = 'high' or r.sv = 'high' then 'high'
-                       when a.severity = 'medium' or r.sv = 'medium' then 'medium' else 'low' end)::severity,
-      risk_factors = r.rf, trigger_signal_id = r.tr, triggered_at = r.ta, updated_at = now()
-    from json_to_recordset(${alertJson(rows)}::json)
-      as r(s uuid, p uuid, g text, sv text, sc int, rf jsonb, tr bigint, ta timestamptz)
-    where a.subject_id = r.s and a.policy_id = r.p and a.status in ('needs_review', 'confirmed') and a.score < r.sc
-    returning a.id`);
-  return res.rows.map((r) => r.id);
+export async function writeScoring(
+  db: DbOrTx,
+  w: {
+    raises: Array<Omit<NewAlert, 'region'>>;
+    scores: ScoreRow[];
+    batchId: string | null;
+    created: string[];
+    suppressedByCap: number;
+  },
+): Promise<{ raised: string[]; changed: number }> {
+  const scores = JSON.stringify(
+    w.scores.map((r) => ({
+      s: r.subjectId,
+      p: r.policyId,
+      v: r.policyVersion,
+      tr: r.triggerSignalId,
+      ta: r.triggeredAt.toISOString(),
+      we: r.windowEnd.toISOString(),
+      sc: r.score,
+      rs: r.rawScore,
+      sv: r.severity,
+      rf: r.riskFactors,
+      c: r.suppressedByCap,
+      n: r.signalsSeen,
+    })),
+  );
+  const res = await db.execute<{ raised: string[]; changed: number }>(sql`
+    with r as (
+      select * from json_to_recordset(${alertJson(w.raises)}::json)
+        as r(s uuid, p uuid, g text, sv text, sc int, rf jsonb, tr bigint, ta timestamptz)
+    ), locked as (
+      select a.id from alerts a join r on a.subject_id = r.s and a.policy_id = r.p
+      where a.status in ('needs_review', 'confirmed') and a.score < r.sc
+      order by a.id for update of a
+    ), raised as (
+      update alerts a set
+        score = r.sc,
+        severity = (case when a.severity = 'high' or r.sv = 'high' then 'high'
+                         when a.severity = 'medium' or r.sv = 'medium' then 'medium' else 'low' end)::severity,
+        risk_factors = r.rf, trigger_signal_id = r.tr, triggered_at = r.ta, updated_at = now()
+      from r, locked
+      where a.id = locked.id and a.subject_id = r.s and a.policy_id = r.p and a.score < r.sc
+      returning a.id
+    ), x as (
+      select x.*, (select al.id from alerts al
+                   where al.subject_id = x.s and al.policy_id = x.p and al.status in ('needs_review', 'confirmed')) as a
+      from json_to_recordset(${scores}::json)
+        as x(s uuid, p uuid, v int, tr bigint, ta timestamptz, we timestamptz, sc int, rs int, sv text, rf jsonb, c boolean, n int)
+    ), changed as (
+      insert into subject_policy_scores as t
+        (subject_id, policy_id, policy_version, trigger_signal_id, triggered_at, window_end, score, raw_score, severity,
+         risk_factors, alert_id, suppressed_by_cap, signals_seen, computed_at)
+      select s, p, v, tr, ta, we, sc, rs, sv::severity, rf, a, c, n, now() from x
+      order by s, p
+      on conflict (subject_id, policy_id) do update set
+        policy_version = excluded.policy_version, trigger_signal_id = excluded.trigger_signal_id,
+        triggered_at = excluded.triggered_at, window_end = excluded.window_end, score = excluded.score,
+        raw_score = excluded.raw_score, severity = excluded.severity, risk_factors = excluded.risk_factors,
+        alert_id = excluded.alert_id, suppressed_by_cap = excluded.suppressed_by_cap, signals_seen = excluded.signals_seen,
+        computed_at = now()
+      where excluded.signals_seen >= t.signals_seen and excluded.policy_version >= t.policy_version
+        and (t.policy_version, t.trigger_signal_id, t.triggered_at, t.window_end, t.score, t.raw_score, t.severity,
+             t.risk_factors, t.alert_id, t.suppressed_by_cap, t.signals_seen)
+            is distinct from
+            (excluded.policy_version, excluded.trigger_signal_id, excluded.triggered_at, excluded.window_end, excluded.score,
+             excluded.raw_score, excluded.severity, excluded.risk_factors, excluded.alert_id, excluded.suppressed_by_cap,
+             excluded.signals_seen)
+      returning 1
+    ), batch as (
+      update signal_batches set scored_at = now(),
+        result = jsonb_build_object(
+          'alertsCreated', ${JSON.stringify(w.created)}::jsonb,
+          'alertsRaised', (select coalesce(jsonb_agg(id), '[]'::jsonb) from raised),
+          'pairsScored', ${w.scores.length}::int,
+          'suppressedByCap', ${w.suppressedByCap}::int)
+      where id = ${w.batchId}::uuid and scored_at is null
+      returning 1
+    )
+    select (select coalesce(json_agg(id::text order by id), '[]'::json) from raised) as raised,
+           (select count(*)::int from changed) as changed,
+           (select count(*)::int from batch) as batch`);
+  const row = res.rows[0]!;
+  return { raised: row.raised, changed: row.changed };
 }

@@ -19,12 +19,21 @@ export interface SignalInsert {
   sealed: string | null;
 }
 
+export interface BatchRecord {
+  id: string;
+  receivedBy: string;
+  /** Valid events with their repeats inside the batch (accepted + duplicates). */
+  valid: number;
+  rejected: number;
+  subjects: number;
+  scoringWorkflowId: string | null;
+}
+
 /**
- * Insert the batch's signals; returns the idempotency keys (`source/externalId`) actually
- * inserted. Rows go in key order, so concurrent batches sharing events cannot deadlock.
+ * Insert the batch's signals and its record in one statement; returns how many events were new.
+ * Rows go in key order, so concurrent batches sharing events cannot deadlock.
  */
-export async function insertSignals(tx: DbOrTx, batchId: string, rows: SignalInsert[]): Promise<Set<string>> {
-  if (!rows.length) return new Set();
+export async function storeBatch(tx: DbOrTx, batch: BatchRecord, rows: SignalInsert[]): Promise<number> {
   const json = JSON.stringify(
     rows.map((r) => ({
       so: r.source,
@@ -38,39 +47,41 @@ export async function insertSignals(tx: DbOrTx, batchId: string, rows: SignalIns
       se: r.sealed,
     })),
   );
-  const res = await tx.execute<{ source: string; external_id: string }>(sql`
-    insert into signals (source, external_id, subject_id, type, severity, occurred_at, count, attributes, sealed, batch_id)
-    select so::signal_source, x, su, ty, sv::severity, o, c, a, se, ${batchId}::uuid
-    from json_to_recordset(${json}::json) as r(so text, x text, su uuid, ty text, sv text, o timestamptz, c int, a jsonb, se text)
-    order by so, x
-    on conflict (source, external_id) do nothing
-    returning source, external_id`);
-  return new Set(res.rows.map((r) => `${r.source}/${r.external_id}`));
+  const res = await tx.execute<{ accepted: number }>(sql`
+    with ins as (
+      insert into signals (source, external_id, subject_id, type, severity, occurred_at, count, attributes, sealed, batch_id)
+      select so::signal_source, x, su, ty, sv::severity, o, c, a, se, ${batch.id}::uuid
+      from json_to_recordset(${json}::json) as r(so text, x text, su uuid, ty text, sv text, o timestamptz, c int, a jsonb, se text)
+      order by so, x
+      on conflict (source, external_id) do nothing
+      returning 1
+    ), b as (
+      insert into signal_batches (id, received_by, accepted, duplicates, rejected, subjects, scoring_workflow_id)
+      select ${batch.id}::uuid, ${batch.receivedBy}, count(*), ${batch.valid}::int - count(*), ${batch.rejected}::int,
+             ${batch.subjects}::int, ${batch.scoringWorkflowId}
+      from ins
+      returning accepted
+    )
+    select accepted from b`);
+  return res.rows[0]!.accepted;
 }
+
+/** Kinds of connector data this process knows are recorded, per database (the table only grows). */
+const knownKinds = new WeakMap<object, Set<string>>();
 
 /** Note which kinds of connector data have arrived (first time only; no row is rewritten). */
-export async function noteConnectorData(tx: DbOrTx, kinds: Array<{ source: string; type: string }>): Promise<void> {
-  if (!kinds.length) return;
-  const sorted = [...kinds].sort((a, b) => (a.source + a.type < b.source + b.type ? -1 : 1));
-  await tx.execute(sql`
+export async function noteConnectorData(db: DbOrTx, kinds: Array<{ source: string; type: string }>): Promise<void> {
+  const known = knownKinds.get(db) ?? new Set<string>();
+  knownKinds.set(db, known);
+  const fresh = kinds
+    .filter((k) => !known.has(`${k.source}/${k.type}`))
+    .sort((a, b) => (a.source + a.type < b.source + b.type ? -1 : 1));
+  if (!fresh.length) return;
+  await db.execute(sql`
     insert into connector_data (source, type)
-    select source::signal_source, type from json_to_recordset(${JSON.stringify(sorted)}::json) as r(source text, type text)
+    select source::signal_source, type from json_to_recordset(${JSON.stringify(fresh)}::json) as r(source text, type text)
     on conflict do nothing`);
-}
-
-export async function recordBatch(
-  tx: DbOrTx,
-  b: {
-    id: string;
-    receivedBy: string;
-    accepted: number;
-    duplicates: number;
-    rejected: number;
-    subjects: number;
-    scoringWorkflowId: string | null;
-  },
-): Promise<void> {
-  await tx.insert(signalBatches).values(b);
+  for (const k of fresh) known.add(`${k.source}/${k.type}`);
 }
 
 export async function getBatch(db: DbOrTx, id: string) {

@@ -18,7 +18,7 @@ import {
   usualDailyActivity,
   type ScoringSignal,
 } from '../../domain/scoring';
-import { isDemotion, parseSignalEvent } from '../../domain/signals';
+import { ACTIVITY_TYPES, isDemotion, parseSignalEvent, parseWithSchema } from '../../domain/signals';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 
@@ -299,5 +299,85 @@ describe('event validation', () => {
     const dlp = { source: 'dlp', externalId: 'd', subject: 'E1', type: 'dlp_alert', occurredAt: '2026-11-01T00:00:00Z' };
     expect(parseSignalEvent(dlp)).toMatchObject({ ok: false, reason: expect.stringContaining('severity') });
     expect(parseSignalEvent({ ...dlp, severity: 'high' }).ok).toBe(true);
+  });
+});
+
+describe('the validation fast path', () => {
+  const bases: Record<string, unknown>[] = [
+    ...ACTIVITY_TYPES.map((type) => ({
+      source: 'activity',
+      externalId: 'a-1',
+      subject: 'E1',
+      type,
+      occurredAt: '2026-11-02T09:00:00Z',
+      attributes: { count: 2, bytes: 10 },
+    })),
+    {
+      source: 'activity',
+      externalId: 'a-2',
+      subject: ' E2 ',
+      type: 'email_to_external_domain',
+      occurredAt: '2024-02-29T23:59:59.123Z',
+      attributes: { domain: 'gmail.com' },
+    },
+    { source: 'activity', externalId: 'a-3', subject: 'E3', type: 'file_printed', occurredAt: '2026-11-02T09:00:00Z' },
+    {
+      source: 'dlp',
+      externalId: 'd-1',
+      subject: 'E1',
+      type: 'dlp_alert',
+      severity: 'medium',
+      occurredAt: '2026-11-02T09:00:00Z',
+      attributes: { policy: ' PCI ', files: 3, bytes: 5 },
+    },
+    { source: 'dlp', externalId: 'd-2', subject: 'E1', type: 'dlp_alert', severity: 'high', occurredAt: '2026-11-02T09:00:00Z' },
+  ];
+  const odd: unknown[] = [
+    undefined,
+    null,
+    '',
+    ' ',
+    'x'.repeat(201),
+    -1,
+    0,
+    1,
+    1.5,
+    1e7,
+    true,
+    [],
+    {},
+    'Z',
+    'high',
+    'activity',
+    'dlp',
+    '2026-02-30T00:00:00Z',
+    '2026-11-02T24:00:00Z',
+    '2026-11-02T09:00:00.123456Z',
+    '2026-11-02T09:00:00+01:00',
+    '2026-11-02',
+    'bad id',
+  ];
+  const variants: unknown[] = [];
+  for (const base of bases) {
+    variants.push(base, { ...base, extra: 1 });
+    for (const key of [...Object.keys(base), 'severity']) {
+      const { [key]: _omit, ...without } = base;
+      variants.push(without);
+      for (const v of odd) variants.push({ ...base, [key]: v });
+    }
+    const attrs = (base.attributes as Record<string, unknown> | undefined) ?? {};
+    for (const key of ['count', 'bytes', 'domain', 'policy', 'files', 'fileName']) {
+      for (const v of odd) variants.push({ ...base, attributes: { ...attrs, [key]: v } });
+    }
+  }
+
+  it(`gives the schema’s verdict and output on ${'many'} valid and invalid variants`, () => {
+    let fastAccepted = 0;
+    for (const v of variants) {
+      const got = parseSignalEvent(v);
+      expect(got, JSON.stringify(v)).toEqual(parseWithSchema(v));
+      if (got.ok) fastAccepted++;
+    }
+    expect(fastAccepted).toBeGreaterThan(bases.length);
   });
 });
