@@ -10,6 +10,7 @@ import { createArchiveActivities } from './archive';
 import { createAuditActivities } from './audit';
 import { createCaseActivities } from './cases';
 import { createNoticeActivities } from './notices';
+import { createRevealActivities } from './reveal';
 import { createScoringActivities } from './scoring';
 import { createSystemActivities } from './system';
 
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createArchiveActivities(deps),
     ...createScoringActivities(deps),
     ...createCaseActivities(deps),
+    ...createRevealActivities(deps),
     ...createNoticeActivities(deps),
   };
 }
