@@ -155,6 +155,30 @@ async function main() {
       scenarios['sla-expiry-escalation'] = [workflowIds.case(caseId), workflowIds.step(caseId, s1), workflowIds.step(caseId, s2)];
     }
 
+    log('scenario reveal-grants');
+    {
+      // A region whose reveal grants last 1 h (3 s here): one grant ends by its durable timer,
+      // the next is revoked by an approver, and the case closes.
+      ok(
+        await call('PUT', '/v1/regions/rv', await as(admin), {
+          ...DEFAULT_REGIONS.us,
+          name: 'Reveal region',
+          revealGrantHours: 1,
+        }),
+      );
+      const caseId = await openCase('rv');
+      const s1 = await step(caseId, 'reveal_identity');
+      await decide(caseId, s1, legal);
+      await waitCase(caseId, (c) => c.history.some((h) => h.type === 'grant_expired'));
+      const s2 = await step(caseId, 'reveal_identity');
+      await decide(caseId, s2, legal);
+      await waitCase(caseId, (c) => c.history.some((h) => h.type === 'grant_created' && h.details.grantId === s2));
+      ok(await call('POST', `/v1/cases/${caseId}/grants/${s2}/revoke`, await as(legal), { comment: 'Not needed any more' }));
+      ok(await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'benign', actionTaken: 'None' }));
+      await waitClosed(workflowIds.case(caseId));
+      scenarios['reveal-grants'] = [workflowIds.case(caseId), workflowIds.step(caseId, s1), workflowIds.step(caseId, s2)];
+    }
+
     log('scenario continue-as-new');
     const canRuns: Array<{ workflowId: string; runId: string }> = [];
     {
