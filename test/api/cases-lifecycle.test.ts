@@ -193,6 +193,32 @@ describe('a US case: different stakeholders', () => {
   });
 });
 
+describe('what Temporal holds about a case', () => {
+  it('search attributes carry ids, region and status only; every payload of the history is encrypted', async () => {
+    const {
+      subject,
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu');
+    const { caseId } = ConfirmAlertResult.parse((await drive.confirm(a!.id, 'Pseudonymous comment')).body);
+    const step = StepRequestedResult.parse((await drive.requestStep(caseId, 'escalate_investigation')).body);
+    await drive.readUntil(caseId, (x) => x.notes.length >= 2);
+    for (const id of [workflowIds.case(caseId), workflowIds.step(caseId, step.stepId)]) {
+      const handle = sys.client.workflow.getHandle(id);
+      const d = await handle.describe();
+      const keys = Object.keys(d.searchAttributes).filter((k) => k.startsWith('Warden'));
+      expect(keys.sort()).toEqual(['WardenCaseId', 'WardenRegion', 'WardenStatus']);
+      expect(d.searchAttributes.WardenCaseId).toEqual([caseId]);
+      expect(d.searchAttributes.WardenRegion).toEqual(['eu']);
+      const raw = JSON.stringify(await handle.fetchHistory());
+      expect(raw).not.toContain(subject.pseudonym);
+      expect(raw).not.toContain('Pseudonymous comment');
+      const history = await handle.fetchHistory();
+      const started = history.events![0]!.workflowExecutionStartedEventAttributes!;
+      expect(new TextDecoder().decode(started.input!.payloads![0]!.metadata!.encoding!)).toBe('binary/encrypted');
+    }
+  });
+});
+
 describe('confirming alerts', () => {
   it('confirming twice is idempotent: same case, one note, one alert', async () => {
     const {
