@@ -13,13 +13,14 @@
  *   with ON CONFLICT DO NOTHING and becomes a raise); raising is monotonic (`score < new`), so an
  *   older computation never undoes a fresher one. Only transactions that create alerts lock the
  *   policy's daily counter.
+ * - Scoring is not a command and writes no audit entry (the alert rows record what it raised); it
+ *   stays off the audit chain's lock, which every command takes.
  * - Round trips matter more than anything else here: a scoring is 4 reads in one snapshot, then one
  *   statement (raises + score rows + the batch record), plus a small transaction when alerts are new.
  */
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
-import { appendAudit } from '../db/audit';
 import {
   addToDailyCounter,
   insertAlerts,
@@ -174,18 +175,6 @@ export async function scoreSubjects(
         // Another scoring created the pair's alert since our snapshot (perhaps from fewer
         // signals): raise it instead, monotonically.
         for (const c of wanted) if (!inserted.has(pairKey(c.subjectId, policyId))) raises.push(asAlert(c));
-      }
-      if (ids.length) {
-        await appendAudit(tx, {
-          actor: 'system:scoring',
-          actorRoles: [],
-          action: 'alerts.create',
-          category: 'alerts',
-          targetType: 'signal_batch',
-          targetId: input.batchId ?? null,
-          outcome: 'allowed',
-          details: { alertIds: [...ids].sort(), suppressedByCap: suppressed.size },
-        });
       }
       return ids.sort();
     });

@@ -1,0 +1,333 @@
+/**
+ * `npm run bench:ingest [-- --seconds 20 --concurrency 4 --subjects 2000]`: signal ingest including
+ * scoring, beside a raw multi-row INSERT of the same rows into the same table, in the same run, on
+ * a throwaway Temporal dev server and embedded PostgreSQL (scripts/standalone.ts) over loopback HTTP.
+ *
+ * - Ingest: closed loop, `concurrency` connectors each posting 1,000-event batches to
+ *   POST /v1/signals and waiting for the batch's scoring workflow to complete. Throughput counts
+ *   events until the last batch is scored; batch latency is POST → scoring workflow completed.
+ * - Alert visible: about three times a second one batch carries the event that takes a prepared
+ *   subject over a policy's threshold; latency is POST → the alert listed by GET /v1/alerts.
+ * - Baseline: the same rows (fresh idempotency keys) inserted by a plain multi-row INSERT … VALUES
+ *   into `signals`, 1,000 rows per statement, same concurrency — no validation, no scoring.
+ *
+ * The population: `subjects` people; 10 % resigned and 5 % had a High DLP alert before the run
+ * (triggered for the two active policies), the rest only produce activity. Events are mostly
+ * activity (downloads, USB, cloud uploads, prints, external email) plus low/medium DLP alerts.
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { sql } from 'drizzle-orm';
+import { apiClient, startStandalone } from '../scripts/standalone';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '4' },
+    subjects: { type: 'string', default: '2000' },
+    batch: { type: 'string', default: '1000' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const SUBJECTS = Number(values.subjects);
+const BATCH = Number(values.batch);
+const PROBE_EVERY_MS = 330;
+
+const out = (line = '') => process.stdout.write(line + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+};
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+
+const BASE = Date.parse('2026-11-02T09:00:00Z');
+const DAY = 86_400_000;
+const ACTIVITY = [
+  ['file_downloaded', 40],
+  ['email_to_external_domain', 25],
+  ['file_copied_to_usb', 10],
+  ['file_uploaded_to_personal_cloud', 10],
+  ['file_printed', 10],
+] as const;
+
+let rnd = 42;
+/** Deterministic pseudo-random numbers, so two runs send the same traffic. */
+const random = () => {
+  rnd = (rnd * 1103515245 + 12345) % 2147483648;
+  return rnd / 2147483648;
+};
+const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
+
+function activityType(): string {
+  let r = random() * 95;
+  for (const [t, w] of ACTIVITY) if ((r -= w) < 0) return t;
+  return 'file_downloaded';
+}
+
+let seq = 0;
+function backgroundEvent(subject: string) {
+  const occurredAt = new Date(BASE + Math.floor(random() * 20 * DAY)).toISOString();
+  const externalId = `bench-${(seq++).toString(36)}`;
+  if (random() < 0.05) {
+    return {
+      source: 'dlp',
+      externalId,
+      subject,
+      type: 'dlp_alert',
+      occurredAt,
+      severity: random() < 0.5 ? 'low' : 'medium',
+      attributes: { files: 1 },
+    };
+  }
+  const type = activityType();
+  return {
+    source: 'activity',
+    externalId,
+    subject,
+    type,
+    occurredAt,
+    attributes: { count: 1 + Math.floor(random() * 3), bytes: Math.floor(random() * 5e6) },
+  };
+}
+
+async function main() {
+  out(`# bench:ingest — ${SECONDS} s, ${CONCURRENCY} concurrent connectors, ${BATCH}-event batches, ${SUBJECTS} subjects`);
+  const sys = await startStandalone({ poolSize: 30, env: { DATABASE_POOL_SIZE: '30' }, log: (m) => out(`# ${m}`) });
+  try {
+    const call = apiClient(sys.url);
+    const admin = await sys.auth({ sub: 'bench-admin', roles: ['admin'] });
+    const connector = await sys.auth({ sub: 'bench-connector', roles: ['connector'] });
+    const analyst = await sys.auth({ sub: 'bench-analyst', roles: ['analyst'] });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a bench reads whatever JSON came back
+    const ok = (r: { status: number; body: any }, codes: number[]) => {
+      if (!codes.includes(r.status)) throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+      return r;
+    };
+    const scored = (workflowId: string) => sys.client.workflow.getHandle(workflowId).result();
+
+    // --- Population, through the API ---------------------------------------------------------
+    const ids = Array.from({ length: SUBJECTS }, (_, i) => `B${String(i).padStart(6, '0')}`);
+    const probes = Array.from(
+      { length: Math.ceil((SECONDS * 1000) / PROBE_EVERY_MS) + 20 },
+      (_, i) => `P${String(i).padStart(6, '0')}`,
+    );
+    const people = [...ids, ...probes];
+    for (let i = 0; i < people.length; i += 5000) {
+      ok(
+        await call('POST', '/v1/subjects/import', connector, {
+          subjects: people.slice(i, i + 5000).map((externalId, j) => ({
+            externalId,
+            displayName: `Bench Person ${externalId}`,
+            email: `${externalId.toLowerCase()}@bench.example`,
+            department: 'Sales',
+            groups: ['bench'],
+            region: (i + j) % 3 === 0 ? 'us' : 'eu',
+          })),
+        }),
+        [200],
+      );
+    }
+    const resigned = ids.filter((_, i) => i % 10 === 0);
+    const leaked = ids.filter((_, i) => i % 20 === 5);
+    const triggers = [
+      ...resigned.map((subject) => ({
+        source: 'hr',
+        externalId: `r-${subject}`,
+        subject,
+        type: 'resignation',
+        occurredAt: new Date(BASE).toISOString(),
+        attributes: { lastWorkingDate: '2026-11-30' },
+      })),
+      ...leaked.map((subject) => ({
+        source: 'dlp',
+        externalId: `h-${subject}`,
+        subject,
+        type: 'dlp_alert',
+        severity: 'high',
+        occurredAt: new Date(BASE).toISOString(),
+        attributes: {},
+      })),
+      ...probes.map((subject) => ({
+        source: 'hr',
+        externalId: `r-${subject}`,
+        subject,
+        type: 'resignation',
+        occurredAt: new Date(BASE).toISOString(),
+        attributes: { lastWorkingDate: '2026-11-30' },
+      })),
+    ];
+    for (let i = 0; i < triggers.length; i += 5000) {
+      const r = ok(await call('POST', '/v1/signals', connector, { events: triggers.slice(i, i + 5000) }), [202]);
+      await scored(r.body.scoringWorkflowId);
+    }
+    const thresholds = { minRiskScore: 40, severity: { medium: 60, high: 80 } };
+    for (const template of ['data_theft_departing_users', 'data_leaks']) {
+      const p = ok(
+        await call('POST', '/v1/policies', admin, {
+          name: `Bench ${template}`,
+          template,
+          thresholds,
+          activationWindowDays: 30,
+          dailyAlertCap: 100000,
+        }),
+        [201],
+      );
+      const a = ok(await call('POST', `/v1/policies/${p.body.id}/activate`, admin), [200]);
+      if (a.body.backfillWorkflowId) await sys.client.workflow.getHandle(a.body.backfillWorkflowId).result();
+    }
+    out(
+      `# population: ${people.length} subjects (${resigned.length + probes.length} resigned, ${leaked.length} with a High DLP alert)`,
+    );
+
+    // Probe subjects: ids resolved once (the alert list filters by opaque subject id).
+    const probeIds = new Map<string, string>();
+    {
+      const { externalKey } = await import('../infra/identity');
+      const rows = await sys.database.db.execute<{ id: string; external_key: string }>(
+        sql`select id, external_key from subjects`,
+      );
+      const byKey = new Map(rows.rows.map((r) => [r.external_key, r.id]));
+      for (const p of probes) probeIds.set(p, byKey.get(externalKey(sys.config.keys.pseudonym, p))!);
+    }
+
+    // --- Ingest including scoring ------------------------------------------------------------
+    const batchLatencies: number[] = [];
+    const postLatencies: number[] = [];
+    const alertLatencies: number[] = [];
+    const probeWaits: Promise<void>[] = [];
+    let accepted = 0;
+    let nextProbe = 0;
+    let lastProbeAt = 0;
+    let alertsMissed = 0;
+    const deadline = performance.now() + SECONDS * 1000;
+    const t0 = performance.now();
+
+    const watchAlert = async (subjectId: string, since: number) => {
+      for (;;) {
+        const r = await call<{ items: unknown[] }>('GET', `/v1/alerts?subjectId=${subjectId}&limit=1`, analyst);
+        if (r.status === 200 && r.body.items.length > 0) {
+          alertLatencies.push(performance.now() - since);
+          return;
+        }
+        if (performance.now() - since > 10_000) {
+          alertsMissed++;
+          return;
+        }
+        await sleep(10);
+      }
+    };
+
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < deadline) {
+          const events: Array<Record<string, unknown>> = Array.from({ length: BATCH }, () => backgroundEvent(pick(ids)));
+          let probeSubject: string | null = null;
+          if (performance.now() - lastProbeAt >= PROBE_EVERY_MS && nextProbe < probes.length) {
+            lastProbeAt = performance.now();
+            const p = probes[nextProbe++]!;
+            probeSubject = probeIds.get(p)!;
+            // 14 USB copies × 3 points = 42 ≥ 40: this one event crosses the threshold.
+            events[Math.floor(random() * BATCH)] = {
+              source: 'activity',
+              externalId: `probe-${p}`,
+              subject: p,
+              type: 'file_copied_to_usb',
+              occurredAt: new Date(BASE + DAY).toISOString(),
+              attributes: { count: 14 },
+            };
+          }
+          const start = performance.now();
+          if (probeSubject) probeWaits.push(watchAlert(probeSubject, start));
+          const r = ok(await call('POST', '/v1/signals', connector, { events }), [202]);
+          postLatencies.push(performance.now() - start);
+          await scored(r.body.scoringWorkflowId);
+          batchLatencies.push(performance.now() - start);
+          accepted += r.body.accepted;
+        }
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    await Promise.all(probeWaits);
+    const ingestRate = accepted / elapsed;
+
+    // --- Raw baseline: the same rows, multi-row INSERT, same concurrency -----------------------
+    const subjectRows = await sys.database.db.execute<{ id: string }>(
+      sql`select id from subjects where external_key <> '' limit ${SUBJECTS}`,
+    );
+    const subjectIds = subjectRows.rows.map((r) => r.id);
+    const pool = sys.database.pool;
+    const rawLatencies: number[] = [];
+    let rawRows = 0;
+    const rawDeadline = performance.now() + Math.min(SECONDS, 10) * 1000;
+    const r0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < rawDeadline) {
+          const batchId = randomUUID();
+          const params: unknown[] = [];
+          const rows: string[] = [];
+          for (let i = 0; i < BATCH; i++) {
+            const e = backgroundEvent('x');
+            const b = params.length;
+            rows.push(
+              `($${b + 1}::signal_source,$${b + 2},$${b + 3}::uuid,$${b + 4},$${b + 5}::severity,$${b + 6}::timestamptz,$${b + 7}::int,$${b + 8}::jsonb,$${b + 9}::uuid)`,
+            );
+            params.push(
+              e.source,
+              `raw-${e.externalId}`,
+              pick(subjectIds),
+              e.type,
+              (e as { severity?: string }).severity ?? null,
+              e.occurredAt,
+              (e.attributes as { count?: number }).count ?? 1,
+              JSON.stringify(e.attributes),
+              batchId,
+            );
+          }
+          const start = performance.now();
+          await pool.query(
+            `insert into signals (source, external_id, subject_id, type, severity, occurred_at, count, attributes, batch_id) values ${rows.join(',')}`,
+            params,
+          );
+          rawLatencies.push(performance.now() - start);
+          rawRows += BATCH;
+        }
+      }),
+    );
+    const rawRate = rawRows / ((performance.now() - r0) / 1000);
+
+    // --- Report ----------------------------------------------------------------------------------
+    const alertsTotal = await sys.database.db.execute<{ n: number }>(sql`select count(*)::int as n from alerts`);
+    out('');
+    out(`| measure | Warden: POST /v1/signals + scoring workflow | raw multi-row INSERT (same rows, same table) | floor |`);
+    out(`| --- | --- | --- | --- |`);
+    out(
+      `| events/s (1,000-event batches, ${CONCURRENCY} concurrent) | ${Math.round(ingestRate).toLocaleString('en')} | ${Math.round(rawRate).toLocaleString('en')} | ≥ 20,000 |`,
+    );
+    out(
+      `| batch p50 | ${ms(pct(batchLatencies, 50))} (HTTP only: ${ms(pct(postLatencies, 50))}) | ${ms(pct(rawLatencies, 50))} | |`,
+    );
+    out(
+      `| batch p99 | ${ms(pct(batchLatencies, 99))} (HTTP only: ${ms(pct(postLatencies, 99))}) | ${ms(pct(rawLatencies, 99))} | ≤ 250 ms |`,
+    );
+    out(
+      `| threshold crossing → alert listed, p50 / p99 | ${ms(pct(alertLatencies, 50))} / ${ms(pct(alertLatencies, 99))} (n=${alertLatencies.length}, missed ${alertsMissed}) | — | p99 ≤ 1 s |`,
+    );
+    out('');
+    out(
+      `# ${accepted.toLocaleString('en')} events in ${batchLatencies.length} batches over ${elapsed.toFixed(1)} s; ${rawRows.toLocaleString('en')} raw rows; ${alertsTotal.rows[0]!.n} alerts in total`,
+    );
+  } finally {
+    await sys.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);
