@@ -3,6 +3,9 @@
  * beside its raw baseline measured in the same run, on a throwaway Temporal dev server and embedded
  * PostgreSQL (scripts/standalone.ts), driven over loopback HTTP.
  *
+ * HTTP load comes from its own thread (bench/http-load.ts), so the API's event loop serves requests
+ * rather than generating them.
+ *
  * 1. Confirm → case workflow running and the case listed: throughput (closed loop) and latency at
  *    50/s (open loop), beside an empty workflow start.
  * 2. A decision (HTTP → eligibility → Update on the step workflow → projection → audit) at 50/s over
@@ -18,6 +21,7 @@ import { sql } from 'drizzle-orm';
 import { workflowIds } from '../workflows/definitions';
 import { apiClient, startStandalone } from '../scripts/standalone';
 import { noopUpdate, stopSignal } from './case-bench-defs';
+import { runLoad, type LoadResult } from './http-load';
 import type { emptyWorkflow, updateBaselineWorkflow } from './case-workflows';
 
 const { values } = parseArgs({
@@ -64,6 +68,15 @@ async function throughput(n: number, concurrency: number, fn: (i: number) => Pro
     }),
   );
   return n / ((performance.now() - t0) / 1000);
+}
+
+/** Every response of a load run had the expected status (else the figure would be meaningless). */
+function expectAll(results: LoadResult[], status: number) {
+  const bad = results.filter((r) => r.status !== status);
+  if (bad.length)
+    throw new Error(
+      `${bad.length}/${results.length} responses were not ${status}, e.g. ${bad[0]!.status} ${bad[0]!.body.slice(0, 200)}`,
+    );
 }
 
 async function main() {
@@ -127,6 +140,21 @@ async function main() {
       return (r.body as { caseId: string }).caseId;
     };
 
+    /** Wait until every case workflow has projected its first alert (the worker caught up). */
+    const drain = async (label: string) => {
+      const t0 = performance.now();
+      for (;;) {
+        const r = await sys.database.pool.query<{ n: string }>(`select count(*)::text as n from cases where alert_count = 0`);
+        if (r.rows[0]!.n === '0') break;
+        if (performance.now() - t0 > 300_000)
+          throw new Error(`${label}: ${r.rows[0]!.n} case workflows still behind after 300 s`);
+        await sleep(200);
+      }
+      out(
+        `# ${label}: every case workflow had projected its alert ${((performance.now() - t0) / 1000).toFixed(1)} s after the last response`,
+      );
+    };
+
     // ---- 1. Confirm → case running and listed -----------------------------------------------
     out('# warm-up');
     const section1 = ONLY.has('confirm');
@@ -141,7 +169,17 @@ async function main() {
 
     if (section1) {
       out('# confirm throughput (closed loop, 16 callers, 1000 confirms)');
-      const caseRate = await throughput(1000, 16, async () => void (await confirm()));
+      const confirmReq = (n: number) =>
+        Array.from({ length: n }, () => ({
+          method: 'POST',
+          path: `/v1/alerts/${alertIds[nextAlert++]!}/confirm`,
+          token: analyst,
+          body: { comment: 'bench confirm' },
+        }));
+      const burst = await runLoad({ base: sys.url, requests: confirmReq(1000), mode: 'closed', concurrency: 16 });
+      expectAll(burst.results, 201);
+      const caseRate = 1000 / (burst.elapsedMs / 1000);
+      await drain('after the burst');
       const startRate = await throughput(1000, 16, startBaseline);
       record([
         'confirm → case running + listed: throughput',
@@ -151,10 +189,11 @@ async function main() {
       ]);
 
       out('# confirm latency at 50/s (open loop, 500 confirms)');
-      const confirmed: string[] = [];
-      const confirmLat = await paced(500, 50, async () => {
-        confirmed.push(await confirm());
-      });
+      const steady = await runLoad({ base: sys.url, requests: confirmReq(500), mode: 'paced', rate: 50 });
+      expectAll(steady.results, 201);
+      const confirmLat = steady.results.map((r) => r.ms);
+      const confirmed = steady.results.map((r) => (JSON.parse(r.body) as { caseId: string }).caseId);
+      await drain('after 50/s');
       const startLat = await paced(500, 50, startBaseline);
       record([
         'confirm → case running + listed at 50/s',
@@ -196,22 +235,26 @@ async function main() {
         if (!stepId) throw new Error(`no step for case ${caseId}`);
         stepCases.push({ caseId, stepId });
       }
+      await drain('after the decision setup');
       const approverTokens = await Promise.all(
         Array.from({ length: 5 }, (_, k) => sys.auth({ sub: `bench-legal-${k}`, roles: ['approver'], stakeholder: 'legal' })),
       );
-      const decisionLat = await paced(500, 50, async (i) => {
-        const { caseId, stepId } = stepCases[i % stepCases.length]!;
-        const r = await call(
-          'POST',
-          `/v1/cases/${caseId}/steps/${stepId}/decision`,
-          approverTokens[Math.floor(i / stepCases.length)]!,
-          {
-            decision: 'approve',
-            comment: 'bench',
-          },
-        );
-        check(r, [200]);
+      const decisions = await runLoad({
+        base: sys.url,
+        mode: 'paced',
+        rate: 50,
+        requests: Array.from({ length: 500 }, (_, i) => {
+          const { caseId, stepId } = stepCases[i % stepCases.length]!;
+          return {
+            method: 'POST',
+            path: `/v1/cases/${caseId}/steps/${stepId}/decision`,
+            token: approverTokens[Math.floor(i / stepCases.length)]!,
+            body: { decision: 'approve', comment: 'bench' },
+          };
+        }),
       });
+      expectAll(decisions.results, 200);
+      const decisionLat = decisions.results.map((r) => r.ms);
       // Baseline: a no-op Update on 120 running workflows, same rate.
       const baselineIds = Array.from({ length: 120 }, (_, i) => `bench-update-${i}-${randomUUID()}`);
       for (const id of baselineIds) {
@@ -287,14 +330,18 @@ async function main() {
         if (next) withCursors.push(`${q}&cursor=${next}`);
       }
       for (let i = 0; i < 100; i++) await call('GET', `/v1/cases?limit=50&${withCursors[i % withCursors.length]}`, auditor); // warm-up
-      const listLat = await paced(2000, 200, async (i) => {
-        const r = await call(
-          'GET',
-          `/v1/cases?limit=50&${withCursors[i % withCursors.length]}`,
-          i % 2 ? auditor : investigatorEuUs,
-        );
-        if (r.status !== 200) throw new Error(`list ${r.status}`);
+      const lists = await runLoad({
+        base: sys.url,
+        mode: 'paced',
+        rate: 200,
+        requests: Array.from({ length: 2000 }, (_, i) => ({
+          method: 'GET',
+          path: `/v1/cases?limit=50&${withCursors[i % withCursors.length]}`,
+          token: i % 2 ? auditor : investigatorEuUs,
+        })),
       });
+      expectAll(lists.results, 200);
+      const listLat = lists.results.map((r) => r.ms);
 
       // Baseline: the raw SQL of the same lists (first pages), straight on the pool.
       const rawSql = (q: URLSearchParams, regions: string[] | null) => {
