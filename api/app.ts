@@ -39,7 +39,20 @@ const detectionRoutes = [...subjectRoutes, ...signalRoutes, ...policyRoutes, ...
 
 /** Every route of the API, in one list: the OpenAPI document and the authorization matrix read it. */
 export function allRoutes(extra: RouteSpec[] = []): RouteSpec[] {
-  return [...healthRoutes, ...regionRoutes, ...settingsRoutes, ...systemRoutes, ...codecRoutes, ...auditRoutes, ...historyRoutes, ...caseRoutes, ...identityRoutes, ...noticeTemplateRoutes, ...detectionRoutes, ...extra] as RouteSpec[];
+  return [
+    ...healthRoutes,
+    ...regionRoutes,
+    ...settingsRoutes,
+    ...systemRoutes,
+    ...codecRoutes,
+    ...auditRoutes,
+    ...historyRoutes,
+    ...caseRoutes,
+    ...identityRoutes,
+    ...noticeTemplateRoutes,
+    ...detectionRoutes,
+    ...extra,
+  ] as RouteSpec[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
