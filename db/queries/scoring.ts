@@ -43,15 +43,19 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
 /** The subjects with their trigger candidates (signals of the given types), in one round trip. */
 export async function loadSubjectsWithTriggers(db: DbOrTx, ids: string[], types: string[]) {
   if (!ids.length) return [];
-  const res = await db.execute<{ id: string; region: string; groups: string[]; triggers: SignalDbRow[] }>(sql`
-    select s.id, s.region, s.groups,
-      coalesce((
-        select json_agg(json_build_object('id', x.id::text, 'subject_id', x.subject_id, 'type', x.type, 'severity', x.severity,
-                                          'occurred_ms', ${MS('x.occurred_at')}, 'count', x.count, 'attributes', x.attributes))
-        from signals x where x.subject_id = s.id and x.type = any(${sql.param(types)}::text[])
-      ), '[]'::json) as triggers
-    from subjects s where s.id = any(${sql.param(ids)}::uuid[])`);
-  return res.rows.map((r) => ({ id: r.id, region: r.region, groups: r.groups, triggers: r.triggers.map(toSignal) }));
+  const res = await db.execute<{ sid: string; region: string; groups: string[] } & Partial<SignalDbRow>>(sql`
+    select s.id as sid, s.region, s.groups,
+           x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count, x.attributes
+    from subjects s
+    left join signals x on x.subject_id = s.id and x.type = any(${sql.param(types)}::text[])
+    where s.id = any(${sql.param(ids)}::uuid[])`);
+  const out = new Map<string, { id: string; region: string; groups: string[]; triggers: ScoringSignal[] }>();
+  for (const r of res.rows) {
+    let s = out.get(r.sid);
+    if (!s) out.set(r.sid, (s = { id: r.sid, region: r.region, groups: r.groups, triggers: [] }));
+    if (r.id) s.triggers.push(toSignal(r as SignalDbRow));
+  }
+  return [...out.values()];
 }
 
 interface SignalDbRow extends Record<string, unknown> {
