@@ -99,10 +99,10 @@ export const EnvSchema = z.object({
   /** Origins (the Temporal Web UI) allowed to call the codec endpoint with credentials. */
   CODEC_CORS_ORIGINS: z
     .string()
-    .default('http://127.0.0.1:8233,http://localhost:8233')
+    .optional()
     .transform((v) =>
       v
-        .split(',')
+        ?.split(',')
         .map((o) => o.trim())
         .filter(Boolean),
     ),
@@ -215,7 +215,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       pseudonym: e.PSEUDONYM_KEY,
     },
     smtpUrl: e.SMTP_URL,
-    codecCorsOrigins: e.CODEC_CORS_ORIGINS,
+    // Default: the embedded Temporal Web UI, however its host is typed.
+    codecCorsOrigins: e.CODEC_CORS_ORIGINS ?? [
+      `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`,
+      `http://localhost:${e.TEMPORAL_UI_PORT}`,
+    ],
     cases: {
       slaTimeScale: e.SLA_TIME_SCALE,
       updateDeadlineMs: e.UPDATE_DEADLINE_MS,
