@@ -5,6 +5,7 @@
  */
 import { and, eq, lt } from 'drizzle-orm';
 import type { Db } from '../db';
+import { recordConfirmedViolation } from '../db/queries/subjects';
 import { appendAudit } from '../db/audit';
 import { alerts, caseEvents, caseNotes, cases, notifications, stepDecisions, steps } from '../db/schema';
 import type {
@@ -194,6 +195,16 @@ export function createCaseActivities(deps: { db: Db }) {
             .update(alerts)
             .set({ status: 'resolved', updatedAt: new Date() })
             .where(and(eq(alerts.caseId, p.caseId), eq(alerts.status, 'confirmed')));
+          if (s.resolution?.outcome === 'confirmed_violation') {
+            // Scoring's "previous confirmed violation" booster reads this (idempotent by case).
+            const [c] = await tx.select({ subjectId: cases.subjectId }).from(cases).where(eq(cases.id, p.caseId));
+            if (c)
+              await recordConfirmedViolation(tx, {
+                subjectId: c.subjectId,
+                caseId: p.caseId,
+                resolvedAt: new Date(s.resolution.at),
+              });
+          }
         }
         return { applied: updated.length > 0 };
       });

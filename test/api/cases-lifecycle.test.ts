@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseListItem, CaseSummary, ConfirmAlertResult, StepDecisionResult, StepRequestedResult } from '../../api/routes/cases';
 import { pageSchema } from '../../api/pagination';
-import { alerts, auditLog, caseNotes, cases } from '../../db/schema';
+import { alerts, auditLog, caseNotes, cases, subjectViolations } from '../../db/schema';
 import { workflowIds } from '../../workflows/definitions';
 import { caseDriver, people } from '../helpers/cases';
 import { createAlert, subjectWithAlerts } from '../helpers/fixtures';
@@ -130,6 +130,9 @@ describe('an EU case through its whole lifecycle over HTTP', () => {
       resolvedBy: people.investigator.sub,
     });
     expect(c.alerts.every((a) => a.status === 'resolved')).toBe(true);
+    // The confirmed violation is recorded for scoring's "previous confirmed violation" booster.
+    const violations = await sys.db.select().from(subjectViolations).where(eq(subjectViolations.caseId, caseId));
+    expect(violations).toEqual([expect.objectContaining({ subjectId: c.subjectId, caseId })]);
     expect(c.history.map((h) => h.type)).toEqual(
       expect.arrayContaining([
         'alert_attached',
