@@ -7,11 +7,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caseReference } from '../../domain/notices';
-import { EncryptionCodec } from '../../infra/codec';
 import { startSmtpSink, type SmtpSink } from '../../infra/smtp';
 import { caseDriver, people } from '../helpers/cases';
 import { createPolicy, importPeople, policyBody, subjectIdOf, uniq } from '../helpers/detection';
 import { createAlert } from '../helpers/fixtures';
+import { historyText } from '../helpers/leaks';
 import { canaryIdentity, putTemplate } from '../helpers/notices';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -146,34 +146,6 @@ describe('send_notice on a case', () => {
   });
 });
 
-/** Every string in a Temporal history: raw bytes as text, and every payload decrypted with the codec. */
-async function historyText(workflowId: string, runId?: string): Promise<{ raw: string; decoded: string }> {
-  const history = await sys.client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const codec = new EncryptionCodec(sys.config.keys.payload);
-  const raw: string[] = [];
-  const decoded: string[] = [];
-  const walk = async (v: unknown): Promise<void> => {
-    if (v instanceof Uint8Array) {
-      raw.push(Buffer.from(v).toString('utf8'), Buffer.from(v).toString('latin1'));
-      return;
-    }
-    if (typeof v === 'string') {
-      raw.push(v);
-      return;
-    }
-    if (!v || typeof v !== 'object') return;
-    const o = v as Record<string, unknown>;
-    if (o.metadata && o.data instanceof Uint8Array) {
-      const [plain] = await codec.decode([o as never]);
-      decoded.push(Buffer.from((plain as { data: Uint8Array }).data ?? new Uint8Array()).toString('utf8'));
-    }
-    for (const x of Object.values(o)) await walk(x);
-  };
-  await walk(JSON.parse(JSON.stringify(history), (_k, v) => (v && v.type === 'Buffer' ? new Uint8Array(v.data) : v)));
-  await walk(history);
-  return { raw: raw.join('\n'), decoded: decoded.join('\n') };
-}
-
 describe('the canary: a person’s identity leaves Warden only in the notice to them', () => {
   it('appears in the SMTP message to the subject, and nowhere in Temporal histories, logs or tables other than the vault', async () => {
     const identity = canaryIdentity(`canary${Date.now().toString(36)}`);
@@ -199,7 +171,7 @@ describe('the canary: a person’s identity leaves Warden only in the notice to 
     }
     expect(executions.map((e) => e.type)).toEqual(expect.arrayContaining(['caseWorkflow', 'stepWorkflow', 'noticeWorkflow']));
     for (const e of executions) {
-      const { raw, decoded } = await historyText(e.workflowId, e.runId);
+      const { raw, decoded } = await historyText(sys, e.workflowId, e.runId);
       expect(decoded.length, `${e.type} has decodable payloads`).toBeGreaterThan(0);
       for (const s of secrets) {
         expect(raw.includes(s), `${s} in the raw history of ${e.type} ${e.workflowId}`).toBe(false);
