@@ -5,46 +5,12 @@
  */
 import { and, eq, lt } from 'drizzle-orm';
 import type { Db } from '../db';
+import type { CaseSnapshot, EventWrite, NoteWrite, StepState } from '../workflows/definitions';
 import { recordConfirmedViolation } from '../db/queries/subjects';
 import { appendAudit } from '../db/audit';
 import { alerts, caseEvents, caseNotes, cases, notifications, stepDecisions, steps } from '../db/schema';
-import type {
-  DecisionRecord,
-  Requirement,
-  RequirementProgress,
-  Resolution,
-  Severity,
-  StepRuleSnapshot,
-  StepStatus,
-  CaseStatus,
-} from '../domain/cases';
+import type { DecisionRecord, RequirementProgress, StepRuleSnapshot } from '../domain/cases';
 import type { Stakeholder, StepKind } from '../domain/roles';
-
-export interface CaseSnapshot {
-  status: CaseStatus;
-  owner: string | null;
-  severity: Severity;
-  alertCount: number;
-  resolution: { outcome: Resolution; actionTaken: string; by: string; at: string } | null;
-  version: number;
-}
-
-export interface NoteWrite {
-  id: string;
-  author: string;
-  kind: 'comment' | 'system';
-  body: string;
-  at: string;
-}
-
-export interface EventWrite {
-  id: string;
-  type: string;
-  actor: string;
-  /** Ids and statuses only. */
-  details: Record<string, unknown>;
-  at: string;
-}
 
 export interface StepInsert {
   id: string;
@@ -72,17 +38,7 @@ export interface CaseProjection {
   resolveAlerts?: boolean;
 }
 
-export interface StepState {
-  status: StepStatus;
-  reason: string | null;
-  requirements: Requirement[];
-  progress: RequirementProgress[];
-  outstanding: Stakeholder[];
-  escalated: boolean;
-  dueAt: string;
-  decidedAt: string | null;
-  version: number;
-}
+export type { CaseSnapshot, EventWrite, NoteWrite, StepState };
 
 export interface StepProjection {
   stepId: string;

@@ -25,7 +25,6 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CaseSnapshot, NoteWrite, EventWrite } from '../activities/cases';
 import { canRequestStep, canResolve, maxSeverity, reminderOffsets, STAGE_OF_STEP, stageAfterApproval } from '../domain/cases';
 import { ErrorType } from '../domain/errors';
 import type { StepKind } from '../domain/roles';
@@ -48,6 +47,9 @@ import {
   type CaseSummary,
   type CaseWorkflowInput,
   type StepFinished,
+  type CaseSnapshot,
+  type EventWrite,
+  type NoteWrite,
 } from './definitions';
 import { archiveSelf, dbWrite, projection } from './presets';
 import { noticeWorkflow } from './notice-workflow';

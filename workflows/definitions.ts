@@ -324,3 +324,44 @@ export interface RevokeGrantInput {
 
 /** An approver of a reveal step ends its grant before the timer does. */
 export const revokeGrantUpdate = defineUpdate<{ grantId: string; status: 'revoked' }, [RevokeGrantInput]>('revokeGrant');
+
+// ---------------------------------------------------------------------------------------------
+// Read-model projections written by the case and step workflows' activities
+
+export interface CaseSnapshot {
+  status: CaseStatus;
+  owner: string | null;
+  severity: Severity;
+  alertCount: number;
+  resolution: { outcome: Resolution; actionTaken: string; by: string; at: string } | null;
+  version: number;
+}
+
+export interface NoteWrite {
+  id: string;
+  author: string;
+  kind: 'comment' | 'system';
+  body: string;
+  at: string;
+}
+
+export interface EventWrite {
+  id: string;
+  type: string;
+  actor: string;
+  /** Ids and statuses only. */
+  details: Record<string, unknown>;
+  at: string;
+}
+
+export interface StepState {
+  status: StepStatus;
+  reason: string | null;
+  requirements: Requirement[];
+  progress: RequirementProgress[];
+  outstanding: Stakeholder[];
+  escalated: boolean;
+  dueAt: string;
+  decidedAt: string | null;
+  version: number;
+}

@@ -16,7 +16,6 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { StepState } from '../activities/cases';
 import {
   checkApprover,
   escalateRequirements,
@@ -36,6 +35,7 @@ import {
   workflowIds,
   type StepView,
   type StepWorkflowInput,
+  type StepState,
 } from './definitions';
 import { dbWrite, projection } from './presets';
 

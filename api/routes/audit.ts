@@ -4,7 +4,6 @@
  * of its regions and tenant-wide entries (no region); a `*` region claim sees all.
  */
 import { desc, lt } from 'drizzle-orm';
-import type { Response } from 'express';
 import { z } from 'zod';
 import {
   appendAudit,
@@ -22,6 +21,7 @@ import { ErrorType } from '../../domain/errors';
 import { HttpError } from '../errors';
 import { route } from '../http';
 import { decodeCursor, encodeCursor, pageSchema } from '../pagination';
+import { writeChunk } from '../streaming';
 
 export const AuditEntrySchema = z
   .object({
@@ -209,23 +209,6 @@ export const CSV_COLUMNS = [
   'hash',
 ] as const;
 
-/** Write with backpressure; false when the client went away. */
-async function write(res: Response, chunk: string): Promise<boolean> {
-  if (res.destroyed || res.writableEnded) return false;
-  if (!res.write(chunk)) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
-  return !res.destroyed;
-}
-
 export const auditRoutes = [
   route({
     method: 'get',
@@ -374,7 +357,7 @@ export const auditRoutes = [
       res.setHeader('Content-Disposition', `attachment; filename="warden-audit-${stamp}.${format}"`);
       res.setHeader('Cache-Control', 'no-store');
       try {
-        if (format === 'csv' && !(await write(res, CSV_COLUMNS.join(',') + '\r\n'))) return;
+        if (format === 'csv' && !(await writeChunk(res, CSV_COLUMNS.join(',') + '\r\n'))) return;
         for await (const rows of scanAudit(deps.db, { where: auditWhere(filter), batchSize: 2000 })) {
           let chunk = '';
           for (const r of rows) {
@@ -401,7 +384,7 @@ export const auditRoutes = [
                     .join(',') + '\r\n'
                 : JSON.stringify(r) + '\n';
           }
-          if (!(await write(res, chunk))) return;
+          if (!(await writeChunk(res, chunk))) return;
         }
         res.end();
       } catch (err) {

@@ -8,7 +8,6 @@
 import type { LoadedDataConverter } from '@temporalio/common';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/data-converter-helpers';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { Response } from 'express';
 import { z } from 'zod';
 import { appendAudit } from '../../db/audit';
 import { getCaseRow } from '../../db/queries/cases';
@@ -22,23 +21,7 @@ import { workflowIds } from '../../workflows/definitions';
 import { HttpError, notFound } from '../errors';
 import { route, type HandlerContext } from '../http';
 import { decodeCursor, encodeCursor } from '../pagination';
-
-/** Write with backpressure; false when the client went away. */
-async function writeChunk(res: Response, chunk: string): Promise<boolean> {
-  if (res.destroyed) return false;
-  if (!res.write(chunk)) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
-  return !res.destroyed;
-}
+import { writeChunk } from '../streaming';
 
 const converters = new WeakMap<Config, LoadedDataConverter>();
 function converterFor(config: Config): LoadedDataConverter {
