@@ -34,7 +34,7 @@ import {
   type NewAlert,
   type ScoreRow,
 } from '../db/queries/scoring';
-import { inScope, TEMPLATES, type ScoringPolicy } from '../domain/policies';
+import { inScope, TEMPLATES, triggerFilter, type ScoringPolicy } from '../domain/policies';
 import { BASELINE_DAYS, DAY_MS, decideAlert, scoreSubject, type ScoreResult, type ScoringSignal } from '../domain/scoring';
 import type { ScoreSubjectsInput, ScoreSubjectsResult } from '../workflows/definitions';
 
@@ -48,6 +48,27 @@ interface Computed {
   region: string;
   policy: ScoringPolicy;
   r: ScoreResult;
+  /** How many signals of the pair's range (its windows and baselines) the computation saw. */
+  seen: number;
+}
+
+/**
+ * The signals of a pair's range: from its first trigger (less the baseline when the booster uses
+ * it) to its last trigger's window end — everything its score can depend on. Signals are
+ * append-only and triggers only add up, so a later snapshot counts at least as many.
+ */
+function signalsSeen(policy: ScoringPolicy, signals: ScoringSignal[]): number {
+  const t = TEMPLATES[policy.template];
+  let from = Infinity;
+  let to = -Infinity;
+  for (const s of signals) {
+    if (!t.isTrigger(s)) continue;
+    from = Math.min(from, s.occurredAt - (policy.boosters.aboveUsualActivity > 0 ? BASELINE_DAYS * DAY_MS : 0));
+    to = Math.max(to, s.occurredAt + policy.activationWindowDays * DAY_MS);
+  }
+  let n = 0;
+  for (const s of signals) if (s.occurredAt >= from && s.occurredAt <= to) n++;
+  return n;
 }
 
 /** Read phase: everything the computation needs, from one snapshot (4 queries). */
@@ -56,8 +77,7 @@ async function readSnapshot(db: Db, subjectIds: string[], only?: string[]) {
     async (tx) => {
       const policies = await loadActivePolicies(tx, only);
       if (!policies.length) return null;
-      const triggerTypes = [...new Set(policies.flatMap((p) => TEMPLATES[p.template].triggerTypes))];
-      const subjects = await loadSubjectsWithTriggers(tx, subjectIds, triggerTypes);
+      const subjects = await loadSubjectsWithTriggers(tx, subjectIds, triggerFilter(policies.map((p) => p.template)));
       // Triggered subjects only: the ranges cover their windows and the baseline before them.
       const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
       const covering = new Map<string, ScoringPolicy[]>();
@@ -132,7 +152,7 @@ export async function scoreSubjects(
     const subject = { id: subjectId, groups: s.groups, hasConfirmedViolation: state.hasConfirmedViolation };
     for (const policy of snap.covering.get(subjectId)!) {
       const r = scoreSubject(policy, subject, signals);
-      if (r) computed.push({ subjectId, region: s.region, policy, r });
+      if (r) computed.push({ subjectId, region: s.region, policy, r, seen: signalsSeen(policy, signals) });
     }
   }
   result.pairsScored = computed.length;
@@ -195,7 +215,7 @@ export async function scoreSubjects(
     severity: c.r.severity,
     riskFactors: c.r.riskFactors,
     suppressedByCap: suppressed.has(pairKey(c.subjectId, c.policy.id)),
-    signalsSeen: snap.states.get(c.subjectId)!.signalCount,
+    signalsSeen: c.seen,
   }));
   const written = await writeScoring(db, {
     raises,

@@ -28,12 +28,15 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     subjects: { type: 'string', default: '2000' },
     batch: { type: 'string', default: '1000' },
+    /** Print the statements that used the most Postgres time during the ingest phase. */
+    'pg-stats': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const SUBJECTS = Number(values.subjects);
 const BATCH = Number(values.batch);
+const PG_STATS = values['pg-stats'];
 const PROBE_EVERY_MS = 330;
 
 const out = (line = '') => process.stdout.write(line + '\n');
@@ -134,7 +137,12 @@ async function main() {
   const payloads = Array.from({ length: Math.ceil((SECONDS * 30_000) / BATCH) }, () =>
     Array.from({ length: BATCH }, () => JSON.stringify(backgroundEvent(pick(ids)))),
   );
-  const sys = await startStandalone({ poolSize: 30, env: { DATABASE_POOL_SIZE: '30' }, log: (m) => out(`# ${m}`) });
+  const sys = await startStandalone({
+    poolSize: 30,
+    env: { DATABASE_POOL_SIZE: '30' },
+    log: (m) => out(`# ${m}`),
+    postgresFlags: PG_STATS ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'] : [],
+  });
   try {
     const call = apiClient(sys.url);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -265,9 +273,14 @@ async function main() {
         req.on('error', reject);
         req.end(body);
       });
+    if (PG_STATS) {
+      await sys.database.pool.query('create extension if not exists pg_stat_statements');
+      await sys.database.pool.query('select pg_stat_statements_reset()');
+    }
     const deadline = performance.now() + SECONDS * 1000;
     const cpu0 = cpuByComponent();
     const t0 = performance.now();
+    const mark0 = process.hrtime.bigint() / 1000n;
 
     const watchAlert = async (subjectId: string, since: number) => {
       for (;;) {
@@ -315,8 +328,18 @@ async function main() {
     );
     const elapsed = (performance.now() - t0) / 1000;
     const cpu1 = cpuByComponent();
+    // The ingest phase on the monotonic clock (µs), the one V8's --cpu-prof timestamps use.
+    if (PG_STATS) out(`# ingest phase, monotonic µs: ${mark0}–${process.hrtime.bigint() / 1000n}`);
     await Promise.all(probeWaits);
     const ingestRate = accepted / elapsed;
+    const pgStats = PG_STATS
+      ? (
+          await sys.database.pool.query<{ calls: string; ms: string; rows: string; query: string }>(
+            `select calls, round(total_exec_time)::text as ms, rows, regexp_replace(left(query, 160), '\\s+', ' ', 'g') as query
+             from pg_stat_statements order by total_exec_time desc limit 15`,
+          )
+        ).rows
+      : [];
 
     // --- Raw baseline: the same rows, multi-row INSERT, same concurrency -----------------------
     const subjectRows = await sys.database.db.execute<{ id: string }>(
@@ -405,6 +428,9 @@ async function main() {
       `| CPU per batch (all processes of the run) | ${fmtCost(cost)} → at most ${Math.round((2000 / total(cost)) * BATCH).toLocaleString('en')} events/s on 2 idle cores | ${fmtCost(rawCost)} | |`,
     );
     out('');
+    for (const r of pgStats) {
+      out(`# pg ${r.ms} ms in ${r.calls} calls (${(Number(r.ms) / batchLatencies.length).toFixed(1)} ms/batch), ${r.rows} rows: ${r.query}`);
+    }
     out(`# load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`);
     out(
       `# ${accepted.toLocaleString('en')} events in ${batchLatencies.length} batches over ${elapsed.toFixed(1)} s; ${rawRows.toLocaleString('en')} raw rows; ${alertsTotal.rows[0]!.n} alerts in total`,

@@ -58,6 +58,8 @@ export interface TemplateDefinition {
   trigger: string;
   /** Event types that may trigger (a cheap pre-filter for scoring queries). */
   triggerTypes: SignalType[];
+  /** When set, only signals of these severities may trigger (also a pre-filter of scoring queries). */
+  triggerSeverities?: Severity[];
   isTrigger(signal: TriggerCandidate): boolean;
   prerequisites: Prerequisite[];
   defaultIndicators: Partial<Record<Indicator, number>>;
@@ -91,6 +93,7 @@ export const TEMPLATES: Record<PolicyTemplate, TemplateDefinition> = {
     description: 'Data leaks',
     trigger: 'a High-severity DLP alert',
     triggerTypes: ['dlp_alert'],
+    triggerSeverities: ['high'],
     isTrigger: (s) => s.type === 'dlp_alert' && s.severity === 'high',
     prerequisites: [
       { id: 'dlp_alerts', source: 'dlp', types: ['dlp_alert'], description: 'DLP connector: data loss prevention alerts' },
@@ -279,4 +282,30 @@ export interface ScoringPolicy {
   boosters: Boosters;
   activationWindowDays: number;
   dailyAlertCap: number;
+}
+
+/**
+ * What scoring reads as trigger candidates for these templates: their trigger types, and the types
+ * whose candidates every one of the templates restricts by severity (with the severities allowed).
+ * A superset of the triggers (the templates' `isTrigger` decides), never a subset.
+ */
+export function triggerFilter(templates: PolicyTemplate[]): {
+  types: SignalType[];
+  restrictedTypes: SignalType[];
+  severities: Severity[];
+} {
+  const types = new Set<SignalType>();
+  const open = new Set<SignalType>();
+  const restricted = new Map<SignalType, Set<Severity>>();
+  for (const name of new Set(templates)) {
+    const t = TEMPLATES[name];
+    for (const type of t.triggerTypes) {
+      types.add(type);
+      if (!t.triggerSeverities) open.add(type);
+      else for (const sv of t.triggerSeverities) restricted.set(type, (restricted.get(type) ?? new Set()).add(sv));
+    }
+  }
+  const restrictedTypes = [...restricted.keys()].filter((t) => !open.has(t)).sort();
+  const severities = [...new Set(restrictedTypes.flatMap((t) => [...restricted.get(t)!]))].sort();
+  return { types: [...types].sort(), restrictedTypes, severities };
 }

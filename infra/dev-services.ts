@@ -181,6 +181,8 @@ export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port: number;
   database?: string;
+  /** Extra server flags, e.g. `['-c', 'shared_preload_libraries=pg_stat_statements']` (benchmarks). */
+  flags?: string[];
 }): Promise<EmbeddedDatabase> {
   const database = opts.database ?? 'warden';
   const password = 'warden-embedded';
@@ -190,6 +192,7 @@ export async function startEmbeddedPostgres(opts: {
     password,
     port: opts.port,
     persistent: true,
+    postgresFlags: opts.flags ?? [],
     // Running as root (CI, containers): PostgreSQL refuses root, so the package creates a user.
     createPostgresUser: process.getuid?.() === 0,
     onLog: () => undefined,

@@ -32,7 +32,14 @@ export interface Standalone {
 }
 
 export async function startStandalone(
-  opts: { env?: Record<string, string>; workflowsPath?: string; poolSize?: number; log?: (m: string) => void } = {},
+  opts: {
+    env?: Record<string, string>;
+    workflowsPath?: string;
+    poolSize?: number;
+    log?: (m: string) => void;
+    /** Extra PostgreSQL server flags (benchmarks: pg_stat_statements). */
+    postgresFlags?: string[];
+  } = {},
 ): Promise<Standalone> {
   const log = opts.log ?? (() => undefined);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'warden-standalone-'));
@@ -47,7 +54,7 @@ export async function startStandalone(
     log('starting Temporal dev server and embedded PostgreSQL');
     const [temporal, postgres] = await Promise.all([
       startTemporalDevServer({ cli, port: temporalPort, logFile: path.join(dir, 'temporal.log') }),
-      startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pgPort }),
+      startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pgPort, flags: opts.postgresFlags }),
     ]);
     stops.push(temporal.stop, postgres.stop);
 

@@ -40,20 +40,29 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
   return rows.map(toScoringPolicy).sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-/** The subjects with their trigger candidates (signals of the given types), in one round trip. */
-export async function loadSubjectsWithTriggers(db: DbOrTx, ids: string[], types: string[]) {
-  if (!ids.length) return [];
-  const res = await db.execute<{ sid: string; region: string; groups: string[] } & Partial<SignalDbRow>>(sql`
+/**
+ * The subjects that have trigger candidates (signals of the filter's types; for the restricted
+ * types, of the allowed severities only), with those candidates, in one round trip. Subjects
+ * without any are left out: they have no score to compute.
+ */
+export async function loadSubjectsWithTriggers(
+  db: DbOrTx,
+  ids: string[],
+  filter: { types: string[]; restrictedTypes: string[]; severities: string[] },
+) {
+  if (!ids.length || !filter.types.length) return [];
+  const res = await db.execute<{ sid: string; region: string; groups: string[] } & SignalDbRow>(sql`
     select s.id as sid, s.region, s.groups,
            x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count, x.attributes
     from subjects s
-    left join signals x on x.subject_id = s.id and x.type = any(${sql.param(types)}::text[])
-    where s.id = any(${sql.param(ids)}::uuid[])`);
+    join signals x on x.subject_id = s.id and x.type = any(${sql.param(filter.types)}::text[])
+    where s.id = any(${sql.param(ids)}::uuid[])
+      and (x.type <> all(${sql.param(filter.restrictedTypes)}::text[]) or x.severity::text = any(${sql.param(filter.severities)}::text[]))`);
   const out = new Map<string, { id: string; region: string; groups: string[]; triggers: ScoringSignal[] }>();
   for (const r of res.rows) {
     let s = out.get(r.sid);
     if (!s) out.set(r.sid, (s = { id: r.sid, region: r.region, groups: r.groups, triggers: [] }));
-    if (r.id) s.triggers.push(toSignal(r as SignalDbRow));
+    s.triggers.push(toSignal(r));
   }
   return [...out.values()];
 }
@@ -78,7 +87,11 @@ const toSignal = (r: SignalDbRow): ScoringSignal => ({
   attributes: r.attributes ?? {},
 });
 
-/** Every signal of each subject within its time range (inclusive). */
+/**
+ * Every signal of each subject within its time range (inclusive). One row per subject carrying its
+ * signals as a JSON array of `[id, type, severity, occurredMs, count]`: parsing thousands of rows
+ * field by field cost more than the query.
+ */
 export async function loadSignalsInRanges(
   db: DbOrTx,
   ranges: Array<{ subjectId: string; from: number; to: number }>,
@@ -88,14 +101,17 @@ export async function loadSignalsInRanges(
   const json = JSON.stringify(
     ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })),
   );
-  const res = await db.execute<SignalDbRow>(sql`
-    select x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count
+  const res = await db.execute<{ subject_id: string; xs: Array<[string, SignalType, Severity | null, number, number]> }>(sql`
+    select r.s as subject_id,
+           json_agg(json_build_array(x.id::text, x.type, x.severity, ${MS('x.occurred_at')}, x.count)) as xs
     from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)
-    join signals x on x.subject_id = r.s and x.occurred_at >= r.f and x.occurred_at <= r.t`);
+    join signals x on x.subject_id = r.s and x.occurred_at >= r.f and x.occurred_at <= r.t
+    group by r.s`);
   for (const r of res.rows) {
-    const list = out.get(r.subject_id) ?? [];
-    list.push(toSignal(r));
-    out.set(r.subject_id, list);
+    out.set(
+      r.subject_id,
+      r.xs.map(([id, type, severity, occurredAt, count]) => ({ id, type, severity, occurredAt, count, attributes: {} })),
+    );
   }
   return out;
 }
@@ -111,21 +127,18 @@ export interface AlertSnapshot {
 }
 
 export interface SubjectState {
-  /** How many signals the subject has in the snapshot (see `signals_seen`). */
-  signalCount: number;
   hasConfirmedViolation: boolean;
   /** Per policy: the open alert, and the most recent closed one. */
   open: Map<string, AlertSnapshot>;
   lastClosed: Map<string, AlertSnapshot>;
 }
 
-/** Per subject, in one round trip: signal count, confirmed violations, open and last closed alerts. */
+/** Per subject, in one round trip: confirmed violations, open and last closed alerts. */
 export async function loadSubjectStates(db: DbOrTx, ids: string[]): Promise<Map<string, SubjectState>> {
   const out = new Map<string, SubjectState>();
   if (!ids.length) return out;
-  const res = await db.execute<{ id: string; n: number; v: boolean; alerts: Array<Record<string, unknown>> }>(sql`
+  const res = await db.execute<{ id: string; v: boolean; alerts: Array<Record<string, unknown>> }>(sql`
     select s.id,
-      (select count(*)::int from signals x where x.subject_id = s.id) as n,
       exists (select 1 from subject_violations v where v.subject_id = s.id) as v,
       coalesce((
         select json_agg(a) from (
@@ -136,7 +149,7 @@ export async function loadSubjectStates(db: DbOrTx, ids: string[]): Promise<Map<
       ), '[]'::json) as alerts
     from unnest(${sql.param(ids)}::uuid[]) as s(id)`);
   for (const r of res.rows) {
-    const state: SubjectState = { signalCount: r.n, hasConfirmedViolation: r.v, open: new Map(), lastClosed: new Map() };
+    const state: SubjectState = { hasConfirmedViolation: r.v, open: new Map(), lastClosed: new Map() };
     for (const a of r.alerts) {
       const snap: AlertSnapshot = {
         id: a.id as string,

@@ -28,9 +28,10 @@ export const subjectPolicyScores = pgTable(
     /** The pair's open alert, if any. */
     alertId: uuid('alert_id'),
     /**
-     * How many of the subject's signals the computation saw. Signals are append-only and a later
-     * snapshot sees a superset, so a stored score is only replaced by one that saw at least as many:
-     * concurrent scorings converge on the freshest without locks.
+     * How many signals of the pair's range (from its first trigger's baseline to its last trigger's
+     * window end) the computation saw. Signals are append-only and a later snapshot sees a superset,
+     * so a stored score is only replaced by one that saw at least as many: concurrent scorings
+     * converge on the freshest without locks.
      */
     signalsSeen: integer('signals_seen').notNull().default(0),
     /** The score reached the threshold but the policy's daily alert cap was used up. */
