@@ -11,6 +11,7 @@ import {
   WorkflowFailedError,
 } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { AuditCategory } from '../db/audit';
 import { ErrorType, HTTP_STATUS_BY_ERROR, isErrorType } from '../domain/errors';
 
 export class HttpError extends Error {
@@ -25,6 +26,44 @@ export class HttpError extends Error {
 }
 
 export const notFound = (what: string) => new HttpError(ErrorType.NotFound, `${what} not found`);
+
+/**
+ * What the audit entry of a denied attempt on an object says: the action, why, and the object by
+ * type, opaque id and region (ids and pseudonyms only, never a name). The route's category unless
+ * `category` is given.
+ */
+export interface Denial {
+  action: string;
+  reason: string;
+  category?: AuditCategory;
+  targetType?: string;
+  targetId?: string | null;
+  region?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * A refusal that the route helper (api/http.ts) audits as denied before the error middleware
+ * answers it exactly like any `HttpError` of the same type and message. Audited after the handler
+ * has thrown, so outside (after the rollback of) any transaction the handler had open.
+ */
+export class DeniedError extends HttpError {
+  constructor(
+    type: ErrorType,
+    message: string,
+    details: unknown,
+    readonly denial: Denial,
+  ) {
+    super(type, message, details);
+  }
+}
+
+/**
+ * The 404 for an existing object outside the caller's reach: the very answer `notFound(what)` gives
+ * for an object that does not exist (the caller must not learn it exists), but audited as denied.
+ */
+export const deniedNotFound = (what: string, denial: Denial) =>
+  new DeniedError(ErrorType.NotFound, `${what} not found`, undefined, denial);
 
 /** Find an ApplicationFailure of our vocabulary in a Temporal error's cause chain. */
 function fromTemporal(err: unknown): HttpError | null {

@@ -9,13 +9,13 @@ import type { Request, Response, Router } from 'express';
 import { z, type ZodTypeAny } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { Db } from '../db';
+import type { Db, DbOrTx } from '../db';
 import { appendAudit, type AuditCategory, type AuditEntry } from '../db/audit';
 import { hasPermission, PERMISSIONS, type Permission, type Principal } from '../domain/authz';
 import { ErrorType } from '../domain/errors';
 import type { Config } from '../infra/config';
 import type { SmtpSink } from '../infra/smtp';
-import { HttpError } from './errors';
+import { DeniedError, HttpError, type Denial } from './errors';
 import { CODEC_COOKIE } from './codec-cookie';
 import type { Authenticator } from './middleware/auth';
 
@@ -131,6 +131,31 @@ function parseOrThrow<T extends ZodTypeAny>(schema: T | undefined, value: unknow
   throw new HttpError(ErrorType.Validation, `Invalid request: ${first.field}: ${first.message}`, details);
 }
 
+/**
+ * Append the audit entry of a denied attempt: outcome `denied`, the reason, and the object (type,
+ * opaque id, region) when there is one. The one writer of denied entries for the routes: role-level
+ * refusals (above), object-level ones (`DeniedError`, e.g. another region's case answered 404) and
+ * refusals the handlers record themselves (e.g. an Update validator's).
+ */
+export async function auditDenied(
+  db: DbOrTx,
+  actor: HandlerContext<unknown, unknown, unknown>['actor'],
+  routeCategory: AuditCategory | undefined,
+  denial: Denial,
+): Promise<void> {
+  await appendAudit(db, {
+    ...actor,
+    action: denial.action,
+    category: denial.category ?? routeCategory ?? 'system',
+    targetType: denial.targetType ?? null,
+    targetId: denial.targetId ?? null,
+    region: denial.region ?? null,
+    outcome: 'denied',
+    reason: denial.reason,
+    details: denial.details ?? null,
+  });
+}
+
 export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: RouteSpec[], deps: AppDeps): void {
   for (const spec of routes) {
     registerOpenApi(registry, spec);
@@ -142,14 +167,9 @@ export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: R
       } else {
         principal = await deps.authenticator.authenticate(credentials(req, spec));
         if (!hasPermission(principal, spec.permission)) {
-          await appendAudit(deps.db, {
-            actor: principal.sub,
-            actorRoles: principal.roles,
+          await auditDenied(deps.db, { actor: principal.sub, actorRoles: principal.roles, requestId }, spec.category, {
             action: `${spec.method.toUpperCase()} ${spec.path}`,
-            category: spec.category ?? 'system',
-            outcome: 'denied',
             reason: `missing permission ${spec.permission}`,
-            requestId,
           });
           throw new HttpError(
             ErrorType.Forbidden,
@@ -164,17 +184,15 @@ export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: R
       const params = parseOrThrow(spec.params, req.params, 'path');
       const query = parseOrThrow(spec.query, req.query, 'query');
       const body = typeof req.body === 'string' ? req.body : parseOrThrow(spec.body, req.body, 'body');
-      const reply = await spec.handler({
-        req,
-        res,
-        deps,
-        principal,
-        params,
-        query,
-        body,
-        requestId,
-        actor: { actor: principal.sub, actorRoles: principal.roles, requestId },
-      });
+      const actor = { actor: principal.sub, actorRoles: principal.roles, requestId };
+      let reply: Reply | void;
+      try {
+        reply = await spec.handler({ req, res, deps, principal, params, query, body, requestId, actor });
+      } catch (err) {
+        // A refusal of an existing object: audited here, once any transaction of the handler is over.
+        if (err instanceof DeniedError) await auditDenied(deps.db, actor, spec.category, err.denial);
+        throw err;
+      }
       if (res.headersSent) return;
       if (reply?.headers) for (const [k, v] of Object.entries(reply.headers)) res.setHeader(k, v);
       const status = reply?.status ?? 200;

@@ -6,8 +6,8 @@ import { ErrorType } from '../../domain/errors';
 import { POLICY_TEMPLATES } from '../../domain/policies';
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
-import { HttpError, notFound } from '../errors';
-import { route } from '../http';
+import { deniedNotFound, HttpError, notFound } from '../errors';
+import { auditDenied, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 
@@ -130,6 +130,10 @@ function present(row: AlertListRow, refs: Map<string, SubjectRef>) {
   };
 }
 
+/** The 404 of an alert of another region: the answer for a missing one, audited as denied. */
+const outsideRegion = (action: string, alert: { id: string; region: string }) =>
+  deniedNotFound('Alert', { action, reason: 'outside_region', targetType: 'alert', targetId: alert.id, region: alert.region });
+
 const refInputs = (rows: AlertListRow[]) =>
   rows.map((r) => ({ id: r.alert.subjectId, pseudonym: r.pseudonym, region: r.alert.region }));
 
@@ -164,7 +168,8 @@ export const alertRoutes = [
     responses: { 200: { description: 'The alert', schema: AlertDetailSchema } },
     async handler({ deps, principal, params, requestId }) {
       const row = await getAlert(deps.db, params.id);
-      if (!row || !inRegion(principal, row.alert.region)) throw notFound('Alert');
+      if (!row) throw notFound('Alert');
+      if (!inRegion(principal, row.alert.region)) throw outsideRegion('alert.read', row.alert);
       const refs = await subjectRefs(deps, principal, refInputs([row]), requestId);
       return { body: { ...present(row, refs), riskFactors: row.alert.riskFactors } };
     },
@@ -186,7 +191,8 @@ export const alertRoutes = [
         const [done] = await dismissAlerts(tx, [params.id], { ...body, by: principal.sub, regions: scope });
         if (!done) {
           const [current] = await alertStatuses(tx, [params.id]);
-          if (!current || !inRegion(principal, current.region)) throw notFound('Alert');
+          if (!current) throw notFound('Alert');
+          if (!inRegion(principal, current.region)) throw outsideRegion('alert.dismiss', current);
           throw new HttpError(
             ErrorType.Conflict,
             `Only an alert that needs review can be dismissed; this one is ${current.status}`,
@@ -239,6 +245,19 @@ export const alertRoutes = [
           ids.filter((id) => !doneIds.has(id)),
         );
         const found = new Map(rest.filter((r) => inRegion(principal, r.region)).map((r) => [r.id, r]));
+        // Alerts of other regions are answered `not_found` like missing ones, and audited as denied.
+        const outside = new Map<string, string[]>();
+        for (const r of rest) if (!inRegion(principal, r.region)) outside.set(r.region, [...(outside.get(r.region) ?? []), r.id]);
+        for (const [region, list] of [...outside.entries()].sort()) {
+          await auditDenied(tx, actor, 'alerts', {
+            action: 'alerts.bulk_dismiss',
+            reason: 'outside_region',
+            targetType: 'alert',
+            targetId: list.length === 1 ? list[0] : null,
+            region,
+            details: { count: list.length, alertIds: list.sort() },
+          });
+        }
         const failed = ids
           .filter((id) => !doneIds.has(id))
           .map((id) => {
@@ -276,7 +295,8 @@ export const alertRoutes = [
     async handler({ deps, principal, params, body, actor, requestId }) {
       await deps.db.transaction(async (tx) => {
         const [current] = await alertStatuses(tx, [params.id]);
-        if (!current || !inRegion(principal, current.region)) throw notFound('Alert');
+        if (!current) throw notFound('Alert');
+        if (!inRegion(principal, current.region)) throw outsideRegion('alert.assign', current);
         if (!(await assignAlert(tx, params.id, body.assignee))) {
           throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${current.status}`, {
             status: current.status,

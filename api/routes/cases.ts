@@ -49,9 +49,9 @@ import {
   type CaseWorkflowInput,
 } from '../../workflows/definitions';
 import type { caseWorkflow } from '../../workflows/case-workflow';
-import { HttpError, notFound } from '../errors';
+import { deniedNotFound, HttpError, notFound } from '../errors';
 import { SubjectRef, subjectRefs } from '../subject-view';
-import { route, type AppDeps, type HandlerContext } from '../http';
+import { auditDenied, route, type AppDeps, type HandlerContext } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 
 // ---------------------------------------------------------------------------------------------
@@ -292,12 +292,20 @@ function updateRefusal(err: unknown): { type: string; reason?: string; message: 
   return null;
 }
 
-/** The case row if it exists in the caller's regions; otherwise a 404 (never a 403). */
-async function caseInScope(ctx: { deps: AppDeps; principal: Principal }, caseId: string) {
+/**
+ * The case row if it exists in the caller's regions; otherwise a 404 (never a 403). Another region's
+ * case gets the same 404, audited as a denied `action`.
+ */
+async function caseInScope(ctx: { deps: AppDeps; principal: Principal }, caseId: string, action: string) {
   const row = await getCaseRow(ctx.deps.db, caseId);
-  if (!row || !inRegion(ctx.principal, row.region)) throw notFound('Case');
+  if (!row) throw notFound('Case');
+  if (!inRegion(ctx.principal, row.region)) throw outsideRegion(action, row);
   return row;
 }
+
+/** The 404 of a case of another region, audited as denied. */
+const outsideRegion = (action: string, row: { id: string; region: string }) =>
+  deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
 
 function assertOpen(row: { status: string }) {
   if (row.status === 'closed') throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
@@ -312,15 +320,13 @@ async function auditRefused(
   target: { caseId: string; region: string; stepId?: string },
   reason: string,
 ) {
-  await appendAudit(ctx.deps.db, {
-    ...ctx.actor,
+  await auditDenied(ctx.deps.db, ctx.actor, undefined, {
     action,
+    reason,
     category: target.stepId ? 'approvals' : 'cases',
     targetType: target.stepId ? 'step' : 'case',
     targetId: target.stepId ?? target.caseId,
     region: target.region,
-    outcome: 'denied',
-    reason,
     details: { caseId: target.caseId, ...(target.stepId ? { stepId: target.stepId } : {}) },
   });
 }
@@ -370,6 +376,15 @@ export const caseRoutes = [
         audit: actor,
       });
       if (outcome.kind === 'not_found') throw notFound('Alert');
+      if (outcome.kind === 'outside_scope') {
+        throw deniedNotFound('Alert', {
+          action: 'alert.confirm',
+          reason: 'outside_region',
+          targetType: 'alert',
+          targetId: params.id,
+          region: outcome.region,
+        });
+      }
       if (outcome.kind === 'dismissed')
         throw new HttpError(ErrorType.Conflict, 'The alert was dismissed; it cannot be confirmed', { reason: 'alert_dismissed' });
       const c = outcome.caseRow;
@@ -473,7 +488,8 @@ export const caseRoutes = [
     responses: { 200: { description: 'The case', schema: CaseDetail } },
     async handler({ deps, principal, params, actor, requestId }) {
       const d = await getCaseDetail(deps.db, params.id);
-      if (!d || !inRegion(principal, d.case.region)) throw notFound('Case');
+      if (!d) throw notFound('Case');
+      if (!inRegion(principal, d.case.region)) throw outsideRegion('case.read', d.case);
       const refs = await subjectRefs(
         deps,
         principal,
@@ -546,7 +562,7 @@ export const caseRoutes = [
     },
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId } = ctx;
-      const row = await caseInScope(ctx, params.id);
+      const row = await caseInScope(ctx, params.id, 'case.assign');
       assertOpen(row);
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
       const result = await caseUpdate(ctx as AnyCtx, 'case.assign', row, () =>
@@ -582,7 +598,7 @@ export const caseRoutes = [
     },
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId, req } = ctx;
-      const row = await caseInScope(ctx, params.id);
+      const row = await caseInScope(ctx, params.id, 'case.note');
       assertOpen(row);
       const key = req.header('idempotency-key');
       const noteId = key ? uuidFromKey(`note:${row.id}:${principal.sub}:${key}`) : randomUUID();
@@ -625,7 +641,7 @@ export const caseRoutes = [
     },
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId, req } = ctx;
-      const row = await caseInScope(ctx, params.id);
+      const row = await caseInScope(ctx, params.id, 'case.step.request');
       assertOpen(row);
       const region = await getRegion(deps.db, row.region);
       const rule = region?.approvalRules[body.kind];
@@ -790,7 +806,7 @@ export const caseRoutes = [
     },
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId } = ctx;
-      const row = await caseInScope(ctx, params.id);
+      const row = await caseInScope(ctx, params.id, 'case.resolve');
       assertOpen(row);
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
       const result = await caseUpdate(ctx as AnyCtx, 'case.resolve', row, () =>

@@ -18,7 +18,7 @@ import type { Config } from '../../infra/config';
 import { createDataConverter } from '../../infra/temporal';
 import { collectWorkflowTree, mergeEvents, renderEvents } from '../../infra/workflow-history';
 import { workflowIds } from '../../workflows/definitions';
-import { HttpError, notFound } from '../errors';
+import { deniedNotFound, HttpError, notFound } from '../errors';
 import { route, type HandlerContext } from '../http';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { writeChunk } from '../streaming';
@@ -97,19 +97,10 @@ type Ctx = Pick<HandlerContext<z.infer<typeof CaseParams>, unknown, unknown>, 'd
 /** The case in the caller's scope; an attempt on another region's case is audited as denied and answered 404. */
 async function caseForHistory(ctx: Ctx, action: string) {
   const row = await getCaseRow(ctx.deps.db, ctx.params.id);
-  if (row && !inRegion(ctx.principal, row.region)) {
-    await appendAudit(ctx.deps.db, {
-      ...ctx.actor,
-      action,
-      category: 'cases',
-      targetType: 'case',
-      targetId: row.id,
-      region: row.region,
-      outcome: 'denied',
-      reason: 'outside the caller’s regions',
-    });
+  if (!row) throw notFound('Case');
+  if (!inRegion(ctx.principal, row.region)) {
+    throw deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
   }
-  if (!row || !inRegion(ctx.principal, row.region)) throw notFound('Case');
   return row;
 }
 

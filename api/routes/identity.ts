@@ -13,7 +13,7 @@ import { appendAudit } from '../../db/audit';
 import { cases, identityVault, revealGrants, steps, subjects } from '../../db/schema';
 import { openIdentity } from '../../infra/identity';
 import { revokeGrantUpdate, workflowIds } from '../../workflows/definitions';
-import { HttpError, notFound } from '../errors';
+import { DeniedError, deniedNotFound, HttpError, notFound, type Denial } from '../errors';
 import { route, type AppDeps } from '../http';
 
 const Params = z.object({ id: z.string().uuid() });
@@ -60,7 +60,8 @@ const toGrant = (g: typeof revealGrants.$inferSelect) => ({
   endedBy: g.endedBy,
 });
 
-async function caseRow(deps: AppDeps, principal: Principal, caseId: string) {
+/** The case (with its subject's pseudonym) in the caller's regions; another region's case is a 404 audited as a denied `action`. */
+async function caseRow(deps: AppDeps, principal: Principal, caseId: string, action: string) {
   const [row] = await deps.db
     .select({
       id: cases.id,
@@ -72,7 +73,10 @@ async function caseRow(deps: AppDeps, principal: Principal, caseId: string) {
     .from(cases)
     .innerJoin(subjects, eq(subjects.id, cases.subjectId))
     .where(eq(cases.id, caseId));
-  if (!row || !inRegion(principal, row.region)) throw notFound('Case');
+  if (!row) throw notFound('Case');
+  if (!inRegion(principal, row.region)) {
+    throw deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
+  }
   return row;
 }
 
@@ -90,31 +94,31 @@ export const identityRoutes = [
     params: Params,
     responses: { 200: { description: 'The identity and the grant that allows reading it', schema: IdentityResponse } },
     async handler({ deps, principal, params, actor }) {
-      const c = await caseRow(deps, principal, params.id);
+      const c = await caseRow(deps, principal, params.id, 'identity.read');
       const grants = await deps.db
         .select()
         .from(revealGrants)
         .where(and(eq(revealGrants.caseId, c.id), eq(revealGrants.grantee, principal.sub)));
       const now = Date.now();
       const active = grants.find((g) => g.status === 'active' && g.expiresAt.getTime() > now);
-      const deny = async (reason: string, message: string) => {
-        await appendAudit(deps.db, {
-          ...actor,
-          action: 'identity.read',
-          category: 'identity',
-          targetType: 'case',
-          targetId: c.id,
-          region: c.region,
-          outcome: 'denied',
-          reason,
-        });
-        return new HttpError(ErrorType.Forbidden, message, { reason });
-      };
+      const deny = (reason: string, message: string) =>
+        new DeniedError(
+          ErrorType.Forbidden,
+          message,
+          { reason },
+          {
+            action: 'identity.read',
+            reason,
+            targetType: 'case',
+            targetId: c.id,
+            region: c.region,
+          },
+        );
       if (!active) {
         const latest = grants.sort((a, b) => b.grantedAt.getTime() - a.grantedAt.getTime())[0];
-        if (!latest) throw await deny('no_grant', 'No reveal grant for you on this case: request a reveal_identity step');
+        if (!latest) throw deny('no_grant', 'No reveal grant for you on this case: request a reveal_identity step');
         const reason = latest.status === 'active' ? 'grant_expired' : `grant_${latest.status}`;
-        throw await deny(
+        throw deny(
           reason,
           `Your reveal grant on this case has ended (${latest.status === 'active' ? 'expired' : latest.status})`,
         );
@@ -159,7 +163,7 @@ export const identityRoutes = [
     params: Params,
     responses: { 200: { description: 'Grants, newest first', schema: z.object({ items: z.array(RevealGrant) }) } },
     async handler({ deps, principal, params }) {
-      const c = await caseRow(deps, principal, params.id);
+      const c = await caseRow(deps, principal, params.id, 'identity.grants.read');
       const rows = await deps.db.select().from(revealGrants).where(eq(revealGrants.caseId, c.id));
       rows.sort((a, b) => b.grantedAt.getTime() - a.grantedAt.getTime());
       return { body: { items: rows.map(toGrant) } };
@@ -175,30 +179,41 @@ export const identityRoutes = [
     params: GrantParams,
     body: z.object({ comment: z.string().trim().min(1).max(2000) }).strict(),
     responses: { 200: { description: 'The grant, ended', schema: RevealGrant } },
-    async handler({ deps, principal, params, body, actor, requestId }) {
-      const c = await caseRow(deps, principal, params.id);
+    async handler({ deps, principal, params, body, requestId }) {
+      const action = 'identity.grant_revoke';
+      const c = await caseRow(deps, principal, params.id, action);
       const [grant] = await deps.db
         .select()
         .from(revealGrants)
         .where(and(eq(revealGrants.id, params.grantId), eq(revealGrants.caseId, c.id)));
-      if (!grant) throw notFound('Grant');
+      if (!grant) {
+        // Only on this miss: is it another case's grant (named through a case the caller may reach)?
+        const [other] = await deps.db
+          .select({ caseId: revealGrants.caseId, region: cases.region })
+          .from(revealGrants)
+          .innerJoin(cases, eq(cases.id, revealGrants.caseId))
+          .where(eq(revealGrants.id, params.grantId));
+        if (!other) throw notFound('Grant');
+        const denial: Denial = {
+          action,
+          reason: inRegion(principal, other.region) ? 'grant_of_another_case' : 'outside_region',
+          targetType: 'reveal_grant',
+          targetId: params.grantId,
+          region: other.region,
+          details: { caseId: other.caseId, requestedCaseId: c.id },
+        };
+        throw deniedNotFound('Grant', denial);
+      }
       const [step] = await deps.db.select({ rule: steps.rule }).from(steps).where(eq(steps.id, grant.stepId));
       const stakeholders = (step?.rule.require ?? []).map((r) => r.stakeholder as string);
       if (!principal.stakeholder || !stakeholders.includes(principal.stakeholder)) {
-        await appendAudit(deps.db, {
-          ...actor,
-          action: 'identity.grant_revoke',
-          category: 'identity',
-          targetType: 'case',
-          targetId: c.id,
-          region: c.region,
-          outcome: 'denied',
-          reason: 'not_an_approver_of_this_step',
-          details: { grantId: grant.id },
-        });
-        throw new HttpError(ErrorType.Forbidden, 'Only an approver of the step that created this grant may revoke it', {
-          reason: 'not_an_approver_of_this_step',
-        });
+        const reason = 'not_an_approver_of_this_step';
+        throw new DeniedError(
+          ErrorType.Forbidden,
+          'Only an approver of the step that created this grant may revoke it',
+          { reason },
+          { action, reason, targetType: 'case', targetId: c.id, region: c.region, details: { grantId: grant.id } },
+        );
       }
       if (grant.status !== 'active') throw new HttpError(ErrorType.Conflict, `The grant has already ended (${grant.status})`);
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(c.id));

@@ -30,7 +30,7 @@ import {
 } from '../../domain/policies';
 import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { policyBackfillWorkflow } from '../../workflows/scoring';
-import { HttpError, notFound } from '../errors';
+import { DeniedError, deniedNotFound, HttpError, notFound } from '../errors';
 import { route, type AppDeps } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 
@@ -93,13 +93,32 @@ function visible(principal: Principal, row: Pick<PolicyRow, 'scope'>): boolean {
   return row.scope.regions.length > 0 && row.scope.regions.every((r) => mine.includes(r));
 }
 
-async function checkScopeRegions(db: Db, principal: Principal, scopeRegions: string[]): Promise<void> {
+/**
+ * A regional administrator confines a policy to its regions; a scope reaching further is a 400
+ * naming the field, audited as a denied `action` (`target`: the policy changed, if any).
+ */
+async function checkScopeRegions(
+  db: Db,
+  principal: Principal,
+  scopeRegions: string[],
+  action: string,
+  target: string | null,
+): Promise<void> {
   const mine = regionScope(principal);
   if (mine !== null && (scopeRegions.length === 0 || scopeRegions.some((r) => !mine.includes(r)))) {
-    throw new HttpError(
+    const beyond = scopeRegions.filter((r) => !mine.includes(r));
+    throw new DeniedError(
       ErrorType.Validation,
       `Invalid request: body.scope.regions: name only regions of the caller (${mine.join(', ')})`,
       [{ field: 'body.scope.regions', message: 'a regional administrator must confine a policy to its regions' }],
+      {
+        action,
+        reason: 'outside_region',
+        targetType: 'policy',
+        targetId: target,
+        region: beyond.length === 1 ? beyond[0] : null,
+        details: { scopeRegions: scopeRegions.length ? [...scopeRegions].sort() : ['*'] },
+      },
     );
   }
   if (scopeRegions.length) {
@@ -132,9 +151,24 @@ async function startBackfill(deps: AppDeps, row: PolicyRow): Promise<string | nu
   return workflowId;
 }
 
-async function loadVisible(db: DbOrTx, principal: Principal, id: string, forUpdate = false): Promise<PolicyRow> {
+/**
+ * The policy if the caller may manage it; otherwise a 404. A policy that exists outside the caller's
+ * scope gets the same 404, audited as a denied `action` (with the policy's region when it has one).
+ */
+async function loadVisible(db: DbOrTx, principal: Principal, id: string, action: string, forUpdate = false): Promise<PolicyRow> {
   const row = await getPolicy(db, id, forUpdate);
-  if (!row || !visible(principal, row)) throw notFound('Policy');
+  if (!row) throw notFound('Policy');
+  if (!visible(principal, row)) {
+    const regions = row.scope.regions;
+    throw deniedNotFound('Policy', {
+      action,
+      reason: 'outside_region',
+      targetType: 'policy',
+      targetId: row.id,
+      region: regions.length === 1 ? regions[0] : null,
+      details: { policyRegions: regions.length ? [...regions].sort() : ['*'] },
+    });
+  }
   return row;
 }
 
@@ -153,7 +187,7 @@ export const policyRoutes = [
     body: PolicyInput,
     responses: { 201: { description: 'Created', schema: PolicySchema } },
     async handler({ deps, principal, body, actor }) {
-      await checkScopeRegions(deps.db, principal, body.scope.regions);
+      await checkScopeRegions(deps.db, principal, body.scope.regions, 'policy.create', null);
       const row = await deps.db.transaction(async (tx) => {
         const created = await createPolicy(tx, body, principal.sub);
         await appendAudit(tx, {
@@ -213,7 +247,7 @@ export const policyRoutes = [
     params: PolicyParams,
     responses: { 200: { description: 'The policy', schema: PolicySchema } },
     async handler({ deps, principal, params }) {
-      const row = await loadVisible(deps.db, principal, params.id);
+      const row = await loadVisible(deps.db, principal, params.id, 'policy.read');
       return { body: present(row, await receivedConnectorData(deps.db)) };
     },
   }),
@@ -229,9 +263,9 @@ export const policyRoutes = [
     body: PolicyPatch,
     responses: { 200: { description: 'The policy after the change', schema: PolicyWithBackfill } },
     async handler({ deps, principal, params, body, actor }) {
-      if (body.scope) await checkScopeRegions(deps.db, principal, body.scope.regions);
+      if (body.scope) await checkScopeRegions(deps.db, principal, body.scope.regions, 'policy.update', params.id);
       const row = await deps.db.transaction(async (tx) => {
-        const before = await loadVisible(tx, principal, params.id, true);
+        const before = await loadVisible(tx, principal, params.id, 'policy.update', true);
         const merged = { ...before.thresholds, ...body.thresholds };
         if (merged.severity.medium > merged.severity.high) {
           throw new HttpError(
@@ -268,7 +302,7 @@ export const policyRoutes = [
     params: PolicyParams,
     responses: { 200: { description: 'The active policy', schema: PolicyWithBackfill } },
     async handler({ deps, principal, params, actor }) {
-      const row = await loadVisible(deps.db, principal, params.id);
+      const row = await loadVisible(deps.db, principal, params.id, 'policy.activate');
       const prereq = await prerequisiteStatus(deps.db, row.template);
       if (!prereq.met) {
         await appendAudit(deps.db, {
@@ -288,7 +322,7 @@ export const policyRoutes = [
         );
       }
       const after = await deps.db.transaction(async (tx) => {
-        const current = await loadVisible(tx, principal, params.id, true);
+        const current = await loadVisible(tx, principal, params.id, 'policy.activate', true);
         if (current.status === 'active') return current;
         const updated = await setPolicyStatus(tx, params.id, 'active', principal.sub);
         await appendAudit(tx, {
@@ -317,7 +351,7 @@ export const policyRoutes = [
     responses: { 200: { description: 'The paused policy', schema: PolicySchema } },
     async handler({ deps, principal, params, actor }) {
       const row = await deps.db.transaction(async (tx) => {
-        const current = await loadVisible(tx, principal, params.id, true);
+        const current = await loadVisible(tx, principal, params.id, 'policy.pause', true);
         if (current.status === 'paused') return current;
         if (current.status === 'draft')
           throw new HttpError(ErrorType.Conflict, 'A draft policy is not running: activate it first');

@@ -17,8 +17,8 @@ import { sealText } from '../../infra/sealed';
 import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { scoreSignalBatchWorkflow } from '../../workflows/scoring';
 import { hrEventsFromCsv, HR_EVENT_COLUMNS } from '../csv';
-import { HttpError, notFound } from '../errors';
-import { route } from '../http';
+import { deniedNotFound, HttpError, notFound } from '../errors';
+import { auditDenied, route } from '../http';
 
 export const Rejection = z.object({ index: z.number().int(), reason: z.string() }).openapi('Rejection');
 
@@ -60,6 +60,9 @@ const BatchStatus = z
     result: z.record(z.unknown()).nullable().describe('Counts and alert ids'),
   })
   .openapi('SignalBatchStatus');
+
+/** How many subject ids a denied entry of a batch lists. */
+const DENIED_IDS_LISTED = 100;
 
 const UNKNOWN_SUBJECT = 'subject: unknown subject (import it with POST /v1/subjects/import first)';
 
@@ -121,17 +124,25 @@ export const signalRoutes = [
       });
 
       // Subjects outside the connector's regions are as unknown as subjects never imported.
-      const subjects = await resolveSubjects(
-        deps.db,
-        deps.config.keys.pseudonym,
-        [...new Set(valid.map((v) => v.event.subject))],
-        regionScope(principal),
-      );
+      const scope = regionScope(principal);
+      const names = [...new Set(valid.map((v) => v.event.subject))];
+      const subjects = await resolveSubjects(deps.db, deps.config.keys.pseudonym, names, scope);
+      // Only when some are unknown to a regional connector: which exist in another region (refused, audited)?
+      const unknown = scope === null ? [] : names.filter((n) => !subjects.has(n));
+      const elsewhere = unknown.length ? await resolveSubjects(deps.db, deps.config.keys.pseudonym, unknown, null) : null;
+      const outside = new Map<string, { subjectIds: Set<string>; events: number }>();
       const rows: SignalInsert[] = [];
       for (const { index, event } of valid) {
         const subject = subjects.get(event.subject);
         if (!subject) {
           rejected.push({ index, reason: UNKNOWN_SUBJECT });
+          const other = elsewhere?.get(event.subject);
+          if (other) {
+            const o = outside.get(other.region) ?? { subjectIds: new Set<string>(), events: 0 };
+            o.subjectIds.add(other.id);
+            o.events++;
+            outside.set(other.region, o);
+          }
           continue;
         }
         const attributes = { ...event.attributes };
@@ -172,6 +183,23 @@ export const signalRoutes = [
           rows,
         );
         // Audit last: its chain lock is then held for the shortest time.
+        for (const [region, o] of [...outside.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+          const subjectIds = [...o.subjectIds].sort();
+          await auditDenied(tx, actor, 'signals', {
+            action: 'signals.ingest',
+            reason: 'outside_region',
+            targetType: 'subject',
+            targetId: subjectIds.length === 1 ? subjectIds[0] : null,
+            region,
+            // At most DENIED_IDS_LISTED ids: the count says how many there were.
+            details: {
+              batchId,
+              subjects: subjectIds.length,
+              subjectIds: subjectIds.slice(0, DENIED_IDS_LISTED),
+              events: o.events,
+            },
+          });
+        }
         await appendAudit(tx, {
           ...actor,
           action: 'signals.ingest',
@@ -229,7 +257,15 @@ export const signalRoutes = [
     async handler({ deps, principal, params }) {
       const b = await getBatch(deps.db, params.batchId);
       // A connector sees its own batches; administrators every batch.
-      if (!b || (!principal.roles.includes('admin') && b.receivedBy !== principal.sub)) throw notFound('Batch');
+      if (!b) throw notFound('Batch');
+      if (!principal.roles.includes('admin') && b.receivedBy !== principal.sub) {
+        throw deniedNotFound('Batch', {
+          action: 'signals.batch.read',
+          reason: 'not_batch_owner',
+          targetType: 'signal_batch',
+          targetId: b.id,
+        });
+      }
       return {
         body: {
           batchId: b.id,

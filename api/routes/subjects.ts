@@ -11,7 +11,7 @@ import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
 import { HttpError, notFound } from '../errors';
-import { route } from '../http';
+import { auditDenied, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 import { Rejection } from './signals';
@@ -152,6 +152,8 @@ export const subjectRoutes = [
       const firstIndex = new Map<string, number>();
       const known = await knownRegions(deps.db);
       const mine = regionScope(principal);
+      /** Region → indexes of the records refused for being outside the caller's regions (audited as denied). */
+      const outside = new Map<string, number[]>();
       records.forEach((r, index) => {
         const parsed = RosterRecordSchema.safeParse(r);
         if (!parsed.success) {
@@ -162,8 +164,10 @@ export const subjectRoutes = [
         const rec = parsed.data;
         if (!known.has(rec.region))
           return void rejected.push({ index, reason: 'region: unknown region (create it with PUT /v1/regions/{code})' });
-        if (mine !== null && !mine.includes(rec.region))
+        if (mine !== null && !mine.includes(rec.region)) {
+          outside.set(rec.region, [...(outside.get(rec.region) ?? []), index]);
           return void rejected.push({ index, reason: 'region: outside the caller’s regions' });
+        }
         const first = firstIndex.get(rec.externalId);
         if (first !== undefined) return void rejected.push({ index, reason: `externalId: repeats the record at index ${first}` });
         firstIndex.set(rec.externalId, index);
@@ -176,6 +180,15 @@ export const subjectRoutes = [
         try {
           outcome = await deps.db.transaction(async (tx) => {
             const o = await importRoster(tx, { pseudonym: deps.config.keys.pseudonym, vault: deps.config.keys.vault }, valid);
+            for (const [region, indexes] of [...outside.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+              await auditDenied(tx, actor, 'subjects', {
+                action: 'subjects.import',
+                reason: 'outside_region',
+                targetType: 'roster',
+                region,
+                details: { count: indexes.length, indexes: indexes.slice(0, 100) }, // the first 100 positions
+              });
+            }
             await appendAudit(tx, {
               ...actor,
               action: 'subjects.import',

@@ -27,6 +27,8 @@ import type { Stakeholder } from '../../domain/roles';
 
 export type ConfirmOutcome =
   | { kind: 'not_found' }
+  /** The alert exists, in a region outside the caller's scope (answered like `not_found`, audited as denied). */
+  | { kind: 'outside_scope'; region: string }
   | { kind: 'dismissed' }
   | {
       kind: 'confirmed';
@@ -70,7 +72,8 @@ export async function confirmAlertIntoCase(
         .from(alerts)
         .where(eq(alerts.id, opts.alertId))
         .for('update');
-      if (!alert || (opts.scope !== null && !opts.scope.includes(alert.region))) return { kind: 'not_found' };
+      if (!alert) return { kind: 'not_found' };
+      if (opts.scope !== null && !opts.scope.includes(alert.region)) return { kind: 'outside_scope', region: alert.region };
       if (alert.status === 'dismissed') return { kind: 'dismissed' };
       const alertInfo = { id: alert.id, severity: alert.severity, region: alert.region, subjectId: alert.subjectId };
       if ((alert.status === 'confirmed' || alert.status === 'resolved') && alert.caseId) {

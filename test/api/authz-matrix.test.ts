@@ -7,6 +7,9 @@
  *   alert of another region is a 404; another investigator's grant a 403; an approver of the
  *   wrong stakeholder a 403). A route missing from either table fails the test, so every new route
  *   must say who may call it and on which objects.
+ * - Every refusal of an existing object (a 403 or 404 cell) leaves exactly one denied audit entry by
+ *   the caller; for out-of-region cells the sample says which (action, reason, target, region), so
+ *   the 404 that hides another region's object is still on the record.
  */
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
@@ -111,7 +114,11 @@ interface SampleRequest {
   /** Out-of-region callers (regions [us]) of an allowed role; default 404. */
   outside?: PerVariant;
   /** Cells for particular people, e.g. another investigator than a grant's holder. */
-  extra?: Array<{ who: TestPrincipal; expect: Outcome; why: string }>;
+  extra?: Array<{ who: TestPrincipal; expect: Outcome; why: string; denied?: Record<string, unknown> }>;
+  /** The denied audit entry of a refused (403/404) out-of-region cell; required when there is one. */
+  denied?: Record<string, unknown>;
+  /** The out-of-region cells are audited as `denied` whatever their answer (a batch refusing part of itself). */
+  outsideAlwaysDenied?: boolean;
 }
 
 /**
@@ -135,6 +142,16 @@ const listed = (find: (res: Response) => boolean) => ({
     expect(find(res), 'the other region’s object is not listed').toBe(false);
   },
 });
+/** The denied entry of an attempt on an EU object from outside the EU: answered as if it did not exist. */
+const outsideOf = (targetType: string, targetId: string, action: string, more: Record<string, unknown> = {}) => ({
+  action,
+  outcome: 'denied',
+  reason: 'outside_region',
+  targetType,
+  targetId,
+  region: EU,
+  ...more,
+});
 const hasItem = (key: string, value: string) => (res: Response) =>
   (res.body as { items: Array<Record<string, unknown>> }).items.some((i) => i[key] === value);
 /** Approvers of these stakeholders (and every non-approver role) are allowed; other approvers get `denied`. */
@@ -149,8 +166,16 @@ const SCOPE: Record<string, Scope> = {
       ...listed((res) => (res.body as { items: Array<{ code: string }> }).items.some((r) => r.code === EU)),
     }),
   },
-  'GET /v1/regions/{code}': { sample: async () => ({ path: `/v1/regions/${EU}` }) },
-  'PUT /v1/regions/{code}': { sample: async () => ({ path: `/v1/regions/${EU}`, body: DEFAULT_REGIONS.eu }) },
+  'GET /v1/regions/{code}': {
+    sample: async () => ({ path: `/v1/regions/${EU}`, denied: outsideOf('region', EU, 'region.read', { category: 'regions' }) }),
+  },
+  'PUT /v1/regions/{code}': {
+    sample: async () => ({
+      path: `/v1/regions/${EU}`,
+      body: DEFAULT_REGIONS.eu,
+      denied: outsideOf('region', EU, 'region.update'),
+    }),
+  },
   'GET /v1/settings': { tenant: 'tenant-wide settings' },
   'PATCH /v1/settings': { tenant: 'tenant-wide settings' },
   'POST /v1/system/check': { tenant: 'a system check has no regional object' },
@@ -178,6 +203,15 @@ const SCOPE: Record<string, Scope> = {
       },
       inside: (res) => expect(res.body.rejected).toEqual([]),
       outside: (res) => expect(res.body.rejected).toEqual([{ index: 0, reason: 'region: outside the caller’s regions' }]),
+      outsideAlwaysDenied: true,
+      denied: {
+        action: 'subjects.import',
+        category: 'subjects',
+        reason: 'outside_region',
+        targetType: 'roster',
+        region: EU,
+        details: { count: 1, indexes: [0] },
+      },
     }),
   },
   'GET /v1/subjects': {
@@ -208,63 +242,142 @@ const SCOPE: Record<string, Scope> = {
         },
         inside: (res) => expect(res.body).toMatchObject({ accepted: 1, rejected: [] }),
         outside: (res) => expect(res.body).toMatchObject({ accepted: 0, rejected: [{ index: 0 }] }),
+        outsideAlwaysDenied: true,
+        denied: outsideOf('subject', s.id, 'signals.ingest', {
+          category: 'signals',
+          details: expect.objectContaining({ subjectIds: [s.id], events: 1 }),
+        }),
       };
     },
   },
   'GET /v1/signals/batches/{batchId}': {
     // Batches belong to the connector that sent them; administrators see all.
+    sample: async () => {
+      const batchId = await w.batchOf(principal({ key: 'connector', role: 'connector' }, EU));
+      return {
+        path: `/v1/signals/batches/${batchId}`,
+        outside: { per: (v) => (v.role === 'admin' ? 'allowed' : 404) },
+        denied: {
+          action: 'signals.batch.read',
+          reason: 'not_batch_owner',
+          targetType: 'signal_batch',
+          targetId: batchId,
+          region: null,
+        },
+      };
+    },
+  },
+  'POST /v1/policies': {
+    // A regional administrator may not create a policy reaching beyond its regions: 400 naming the field, audited.
     sample: async () => ({
-      path: `/v1/signals/batches/${await w.batchOf(principal({ key: 'connector', role: 'connector' }, EU))}`,
-      outside: { per: (v) => (v.role === 'admin' ? 'allowed' : 404) },
+      path: '/v1/policies',
+      body: w.policyBody(),
+      outside: 400,
+      outsideAlwaysDenied: true,
+      denied: { action: 'policy.create', reason: 'outside_region', targetType: 'policy', targetId: null, region: EU },
     }),
   },
-  'POST /v1/policies': { sample: async () => ({ path: '/v1/policies', body: w.policyBody(), outside: 400 }) },
   'GET /v1/policies': {
     sample: async () => ({ path: '/v1/policies?limit=500', ...listed(hasItem('id', (await w.policy()).id)) }),
   },
-  'GET /v1/policies/{id}': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}` }) },
+  'GET /v1/policies/{id}': {
+    sample: async () => {
+      const { id } = await w.policy();
+      return { path: `/v1/policies/${id}`, denied: outsideOf('policy', id, 'policy.read', { category: 'policies' }) };
+    },
+  },
   'PATCH /v1/policies/{id}': {
-    sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}`, body: { dailyAlertCap: 150 } }),
+    sample: async () => {
+      const { id } = await w.policy();
+      return { path: `/v1/policies/${id}`, body: { dailyAlertCap: 150 }, denied: outsideOf('policy', id, 'policy.update') };
+    },
   },
   'POST /v1/policies/{id}/activate': {
-    sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}/activate`, body: {} }),
+    sample: async () => {
+      const { id } = await w.policy();
+      return { path: `/v1/policies/${id}/activate`, body: {}, denied: outsideOf('policy', id, 'policy.activate') };
+    },
   },
-  'POST /v1/policies/{id}/pause': { sample: async () => ({ path: `/v1/policies/${(await w.policy()).id}/pause`, body: {} }) },
+  'POST /v1/policies/{id}/pause': {
+    sample: async () => {
+      const { id } = await w.policy();
+      return { path: `/v1/policies/${id}/pause`, body: {}, denied: outsideOf('policy', id, 'policy.pause') };
+    },
+  },
   'GET /v1/alerts': { sample: async () => ({ path: '/v1/alerts?limit=500', ...listed(hasItem('id', (await w.alert()).id)) }) },
-  'GET /v1/alerts/{id}': { sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}` }) },
+  'GET /v1/alerts/{id}': {
+    sample: async () => {
+      const { id } = await w.alert();
+      return { path: `/v1/alerts/${id}`, denied: outsideOf('alert', id, 'alert.read', { category: 'alerts' }) };
+    },
+  },
   'POST /v1/alerts/{id}/dismiss': {
-    sample: async () => ({
-      path: `/v1/alerts/${(await w.alert()).id}/dismiss`,
-      body: { reason: 'false_positive', comment: 'matrix' },
-    }),
+    sample: async () => {
+      const { id } = await w.alert();
+      return {
+        path: `/v1/alerts/${id}/dismiss`,
+        body: { reason: 'false_positive', comment: 'matrix' },
+        denied: outsideOf('alert', id, 'alert.dismiss'),
+      };
+    },
   },
   'POST /v1/alerts/dismiss': {
-    sample: async () => ({
-      path: '/v1/alerts/dismiss',
-      body: { ids: [(await w.alert()).id], reason: 'false_positive', comment: 'matrix' },
-      inside: (res) => expect(res.body.failed.filter((f: { reason: string }) => f.reason === 'not_found')).toEqual([]),
-      outside: (res) => expect(res.body).toMatchObject({ dismissed: [], failed: [{ reason: 'not_found' }] }),
-    }),
+    sample: async () => {
+      const { id } = await w.alert();
+      return {
+        path: '/v1/alerts/dismiss',
+        body: { ids: [id], reason: 'false_positive', comment: 'matrix' },
+        inside: (res) => expect(res.body.failed.filter((f: { reason: string }) => f.reason === 'not_found')).toEqual([]),
+        outside: (res) => expect(res.body).toMatchObject({ dismissed: [], failed: [{ reason: 'not_found' }] }),
+        outsideAlwaysDenied: true,
+        denied: outsideOf('alert', id, 'alerts.bulk_dismiss', { details: { count: 1, alertIds: [id] } }),
+      };
+    },
   },
   'POST /v1/alerts/{id}/assign': {
-    sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/assign`, body: { assignee: 'someone' } }),
+    sample: async () => {
+      const { id } = await w.alert();
+      return { path: `/v1/alerts/${id}/assign`, body: { assignee: 'someone' }, denied: outsideOf('alert', id, 'alert.assign') };
+    },
   },
   'POST /v1/alerts/{id}/confirm': {
-    sample: async () => ({ path: `/v1/alerts/${(await w.alert()).id}/confirm`, body: { comment: 'matrix confirm' } }),
+    sample: async () => {
+      const { id } = await w.alert();
+      return {
+        path: `/v1/alerts/${id}/confirm`,
+        body: { comment: 'matrix confirm' },
+        denied: outsideOf('alert', id, 'alert.confirm', { category: 'alerts' }),
+      };
+    },
   },
   'GET /v1/cases': { sample: async () => ({ path: '/v1/cases?limit=500', ...listed(hasItem('id', await w.case())) }) },
-  'GET /v1/cases/{id}': { sample: async () => ({ path: `/v1/cases/${await w.case()}` }) },
+  'GET /v1/cases/{id}': {
+    sample: async () => {
+      const id = await w.case();
+      return { path: `/v1/cases/${id}`, denied: outsideOf('case', id, 'case.read', { category: 'cases' }) };
+    },
+  },
   'POST /v1/cases/{id}/assign': {
-    sample: async () => ({ path: `/v1/cases/${await w.case()}/assign`, body: { owner: 'someone' } }),
+    sample: async () => {
+      const id = await w.case();
+      return { path: `/v1/cases/${id}/assign`, body: { owner: 'someone' }, denied: outsideOf('case', id, 'case.assign') };
+    },
   },
   'POST /v1/cases/{id}/notes': {
-    sample: async () => ({ path: `/v1/cases/${await w.case()}/notes`, body: { body: 'matrix note' } }),
+    sample: async () => {
+      const id = await w.case();
+      return { path: `/v1/cases/${id}/notes`, body: { body: 'matrix note' }, denied: outsideOf('case', id, 'case.note') };
+    },
   },
   'POST /v1/cases/{id}/steps': {
-    sample: async () => ({
-      path: `/v1/cases/${await w.case()}/steps`,
-      body: { kind: 'escalate_investigation', reason: 'matrix' },
-    }),
+    sample: async () => {
+      const id = await w.case();
+      return {
+        path: `/v1/cases/${id}/steps`,
+        body: { kind: 'escalate_investigation', reason: 'matrix' },
+        denied: outsideOf('case', id, 'case.step.request'),
+      };
+    },
   },
   'POST /v1/cases/{id}/steps/{stepId}/decision': {
     // The approval route answers an approver outside the region 403 not_in_region (by design: the
@@ -282,11 +395,19 @@ const SCOPE: Record<string, Scope> = {
           expect(res.status).toBe(403);
           expect(res.body.error.details.reason).toBe('not_in_region');
         },
+        denied: outsideOf('step', stepId, 'step.decide', { category: 'approvals', reason: 'not_in_region' }),
       };
     },
   },
   'POST /v1/cases/{id}/resolve': {
-    sample: async () => ({ path: `/v1/cases/${await w.case()}/resolve`, body: { outcome: 'benign', actionTaken: 'none' } }),
+    sample: async () => {
+      const id = await w.case();
+      return {
+        path: `/v1/cases/${id}/resolve`,
+        body: { outcome: 'benign', actionTaken: 'none' },
+        denied: outsideOf('case', id, 'case.resolve'),
+      };
+    },
   },
   'GET /v1/approvals/inbox': {
     sample: async () => {
@@ -306,20 +427,23 @@ const SCOPE: Record<string, Scope> = {
       const { caseId } = await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU));
       return {
         path: `/v1/cases/${caseId}/identity`,
+        denied: outsideOf('case', caseId, 'identity.read', { category: 'identity' }),
         extra: [
           {
             who: { sub: 'm-other-investigator', roles: ['investigator'], regions: [EU], languages: ['en'] },
             expect: 403,
             why: 'another investigator’s grant',
+            denied: { action: 'identity.read', reason: 'no_grant', targetType: 'case', targetId: caseId, region: EU },
           },
         ],
       };
     },
   },
   'GET /v1/cases/{id}/grants': {
-    sample: async () => ({
-      path: `/v1/cases/${(await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU))).caseId}/grants`,
-    }),
+    sample: async () => {
+      const { caseId } = await w.reveal(principal({ key: 'investigator', role: 'investigator' }, EU));
+      return { path: `/v1/cases/${caseId}/grants`, denied: outsideOf('case', caseId, 'identity.grants.read') };
+    },
   },
   'POST /v1/cases/{id}/grants/{grantId}/revoke': {
     sample: async () => {
@@ -328,6 +452,7 @@ const SCOPE: Record<string, Scope> = {
         path: `/v1/cases/${caseId}/grants/${grantId}/revoke`,
         body: { comment: 'matrix revoke' },
         inside: approversOf(['legal', 'privacy'], 403),
+        denied: outsideOf('case', caseId, 'identity.grant_revoke'),
       };
     },
   },
@@ -346,8 +471,18 @@ const SCOPE: Record<string, Scope> = {
   'GET /v1/audit/verify': { tenant: 'the chain is one for the whole tenant' },
   'GET /v1/audit/checkpoints': { tenant: 'checkpoints cover the whole chain' },
   'POST /v1/audit/checkpoints': { tenant: 'checkpoints cover the whole chain' },
-  'GET /v1/cases/{id}/history': { sample: async () => ({ path: `/v1/cases/${await w.case()}/history?limit=5` }) },
-  'GET /v1/cases/{id}/history/raw': { sample: async () => ({ path: `/v1/cases/${await w.case()}/history/raw` }) },
+  'GET /v1/cases/{id}/history': {
+    sample: async () => {
+      const id = await w.case();
+      return { path: `/v1/cases/${id}/history?limit=5`, denied: outsideOf('case', id, 'case.history.read') };
+    },
+  },
+  'GET /v1/cases/{id}/history/raw': {
+    sample: async () => {
+      const id = await w.case();
+      return { path: `/v1/cases/${id}/history/raw`, denied: outsideOf('case', id, 'case.history.download') };
+    },
+  },
 };
 
 let sys: TestSystem;
@@ -505,6 +640,31 @@ function check(res: Response, outcome: Outcome, v: Variant, label: string) {
   }
 }
 
+/**
+ * The denied audit entries of a response's request. A refusal (403/404, or `expected` given) leaves
+ * exactly one, by the caller, matching `expected`; with `noneOtherwise`, a cell answered normally
+ * (an out-of-region list without the object) leaves none. (In-region cells may be refused for other
+ * reasons, e.g. a policy's missing prerequisites — audited too, but not this test's subject.)
+ */
+async function checkDenied(
+  res: Response,
+  who: TestPrincipal,
+  label: string,
+  expected?: Record<string, unknown>,
+  noneOtherwise = false,
+) {
+  const denied = await sys.db
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.requestId, res.headers['x-request-id']!), eq(auditLog.outcome, 'denied')));
+  if (expected || res.status === 403 || res.status === 404) {
+    expect(denied, `${label}: the refusal is audited once as denied`).toHaveLength(1);
+    expect(denied[0], `${label}: the denied entry`).toMatchObject({ actor: who.sub, outcome: 'denied', ...expected });
+  } else if (noneOtherwise) {
+    expect(denied, `${label}: nothing refused, nothing audited as denied`).toEqual([]);
+  }
+}
+
 describe('authorization matrix: roles', () => {
   it('lists every route of the OpenAPI document, and nothing else', () => {
     const documented = operations.map((o) => o.key).sort();
@@ -588,23 +748,32 @@ describe('authorization matrix: objects in and out of the caller’s region', ()
         o === undefined ? dflt : typeof o === 'object' ? o.per(v) : o;
       // Out-of-region first, then in-region refusals, then in-region successes (which may change the object).
       for (const v of variants) {
-        const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(principal(v, OUT)));
-        check(res, resolve(sample.outside, v, 404), v, `${v.key}@${OUT} ${key}`);
+        const who = principal(v, OUT);
+        const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(who));
+        const label = `${v.key}@${OUT} ${key}`;
+        check(res, resolve(sample.outside, v, 404), v, label);
+        const refused = sample.outsideAlwaysDenied || res.status === 403 || res.status === 404;
+        if (refused) expect(sample.denied, `${key}: the sample names the denied entry of its refusals`).toBeDefined();
+        await checkDenied(res, who, label, refused ? sample.denied : undefined, true);
       }
       const inside = variants.map((v) => ({ v, outcome: resolve(sample.inside, v, 'allowed') }));
       inside.sort((a, b) => Number(a.outcome === 'allowed') - Number(b.outcome === 'allowed'));
       for (const { v, outcome } of inside) {
-        const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(principal(v, EU)));
+        const who = principal(v, EU);
+        const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(who));
         check(res, outcome, v, `${v.key}@${EU} ${key}`);
+        await checkDenied(res, who, `${v.key}@${EU} ${key}`);
       }
       for (const x of sample.extra ?? []) {
         const res = await request(method, sample.path, sample.body).set('Authorization', await sys.auth(x.who));
+        const label = `${x.who.sub} ${key} (${x.why})`;
         check(
           res,
           x.expect,
           VARIANTS.find((v) => v.role === x.who.roles[0])!,
-          `${x.who.sub} ${key} (${x.why})`,
+          label,
         );
+        await checkDenied(res, x.who, label, x.denied);
       }
     });
   }
