@@ -1,6 +1,15 @@
 import { asc, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, GENESIS_HASH, verifyAuditChain } from '../../db/audit';
+import { createHash } from 'node:crypto';
+import {
+  appendAudit,
+  encodeScannedRow,
+  GENESIS_HASH,
+  queryAuditRows,
+  scanDigests,
+  verifyAuditChain,
+  type DigestRow,
+} from '../../db/audit';
 import { auditLog } from '../../db/schema';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -61,6 +70,33 @@ describe('the audit log is a hash chain', () => {
     expect(await refusal(sql`delete from audit_log`)).toMatch(/append-only: DELETE/);
     expect(await refusal(sql`truncate audit_log`)).toMatch(/append-only: TRUNCATE/);
     expect((await verifyAuditChain(sys.db)).ok).toBe(true);
+  });
+
+  it('the streaming verification reader encodes every entry exactly as the canonical encoder does', async () => {
+    const odd = [
+      { s: 'quote " backslash \\ newline \n tab \t ctl \u0001 del \u007f é 😀 \u2028 {a,b}', b: true, n: null, i: -42 },
+      { big: 12345678901234, float: 1.5, tiny: 1.5e-7, huge: 1e21, neg0: -0 },
+      { list: ['a', 'b'], obj: { z: 1, a: [null, { y: 'x' }] } },
+      {},
+      { zeta: 1, Alpha: 2, alpha: 3, 'a b': 4, ä: 5, '\ue000': 6, '😀': 7 },
+    ];
+    const written = [];
+    for (const details of odd)
+      written.push(await appendAudit(sys.db, { ...entry(7), actor: 'tab\tback\\slash', reason: 'why "so"\n\r', details }));
+    // A role Postgres must quote in its array syntax: the fast reader hands that row to the exact one.
+    written.push(await appendAudit(sys.db, { ...entry(8), actorRoles: ['odd, "role"', 'x'] }));
+    const from = written[0]!.seq - 1;
+    const to = written.at(-1)!.seq;
+    const fast: DigestRow[] = [];
+    for await (const rows of scanDigests(sys.db, { afterSeq: from, toSeq: to })) fast.push(...rows);
+    const exact = await queryAuditRows(sys.db, { afterSeq: from, toSeq: to, limit: 100 });
+    expect(fast.map((r) => r.seq)).toEqual(written.map((w) => w.seq));
+    expect(fast.map((r) => r.hash)).toEqual(written.map((w) => w.hash));
+    expect(fast.map((r, i) => r.encoded === encodeScannedRow(exact[i]!))).toEqual([true, true, true, true, true, false]);
+    expect(fast.at(-1)!.encoded).toBeNull();
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    expect(fast.slice(0, -1).every((r) => sha(r.encoded!) === r.hash)).toBe(true);
+    expect(await verifyAuditChain(sys.db)).toMatchObject({ ok: true, lastSeq: to });
   });
 
   it('an entry edited behind the trigger is detected at its position', async () => {
