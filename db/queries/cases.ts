@@ -19,6 +19,7 @@ import {
   sql,
   type SQL,
 } from 'drizzle-orm';
+import { unionAll } from 'drizzle-orm/pg-core';
 import { appendAudit, type AuditEntry } from '../audit';
 import type { DbOrTx, Db } from '../index';
 import { alerts, caseEvents, caseNotes, cases, stepDecisions, steps, subjects, type CaseRow, type StepRow } from '../schema';
@@ -163,32 +164,66 @@ const caseListColumns = {
   updatedAt: cases.updatedAt,
 };
 
-/** The case list: newest first, keyset on (created_at, id), limited to the caller's regions. */
+/** Above this many (region × status × severity) combinations, the list is one plain query. */
+const MAX_LIST_BRANCHES = 24;
+
+/**
+ * The case list: newest first, keyset on (created_at, id), limited to the caller's regions.
+ *
+ * Several values of an equality filter (the caller's regions, `status=open,under_investigation`,
+ * `severity=low,high`) would make one query read every matching row to sort them; instead each
+ * combination is its own branch that an index on (…, created_at, id) serves already ordered and
+ * stops after a page, and the branches' pages are merged (`union all`, then one small sort).
+ */
 export function listCases(
   db: DbOrTx,
   opts: { filters: CaseFilters; scope: string[] | null; limit: number; after: [string, string] | null },
 ) {
   const f = opts.filters;
-  const where: (SQL | undefined)[] = [];
-  if (opts.scope !== null) where.push(inArray(cases.region, opts.scope.length ? opts.scope : ['']));
-  if (f.region) where.push(eq(cases.region, f.region));
-  if (f.status?.length) where.push(f.status.length === 1 ? eq(cases.status, f.status[0]!) : inArray(cases.status, f.status));
-  if (f.severity?.length)
-    where.push(f.severity.length === 1 ? eq(cases.severity, f.severity[0]!) : inArray(cases.severity, f.severity));
-  if (f.owner) where.push(eq(cases.owner, f.owner));
-  if (f.openedFrom) where.push(gte(cases.createdAt, f.openedFrom));
-  if (f.openedTo) where.push(lte(cases.createdAt, f.openedTo));
+  // The regions the list may show: the filter's, within the caller's scope.
+  let regions: string[] | null = opts.scope;
+  if (f.region) regions = opts.scope === null || opts.scope.includes(f.region) ? [f.region] : [];
+  if (regions !== null && regions.length === 0) regions = [''];
+  const common: (SQL | undefined)[] = [];
+  if (f.owner) common.push(eq(cases.owner, f.owner));
+  if (f.openedFrom) common.push(gte(cases.createdAt, f.openedFrom));
+  if (f.openedTo) common.push(lte(cases.createdAt, f.openedTo));
   if (opts.after) {
     const [at, id] = opts.after;
-    const ts = new Date(at);
     // A row comparison, so the btree on (…, created_at, id) serves the keyset directly.
-    where.push(sql`(${cases.createdAt}, ${cases.id}) < (${ts}, ${id}::uuid)`);
+    common.push(sql`(${cases.createdAt}, ${cases.id}) < (${new Date(at)}, ${id}::uuid)`);
   }
-  return db
-    .select(caseListColumns)
-    .from(cases)
-    .innerJoin(subjects, eq(subjects.id, cases.subjectId))
-    .where(and(...where))
+  const dims: Array<{ values: readonly string[] | null | undefined; cond: (v: string) => SQL; all: (vs: string[]) => SQL }> = [
+    { values: regions, cond: (v) => eq(cases.region, v), all: (vs) => inArray(cases.region, vs) },
+    {
+      values: f.status?.length ? f.status : null,
+      cond: (v) => eq(cases.status, v as CaseStatus),
+      all: (vs) => inArray(cases.status, vs as CaseStatus[]),
+    },
+    {
+      values: f.severity?.length ? f.severity : null,
+      cond: (v) => eq(cases.severity, v as Severity),
+      all: (vs) => inArray(cases.severity, vs as Severity[]),
+    },
+  ];
+  const query = (where: (SQL | undefined)[]) =>
+    db
+      .select(caseListColumns)
+      .from(cases)
+      .innerJoin(subjects, eq(subjects.id, cases.subjectId))
+      .where(and(...common, ...where))
+      .orderBy(desc(cases.createdAt), desc(cases.id))
+      .limit(opts.limit + 1);
+
+  let branches: SQL[][] = [[]];
+  for (const d of dims) if (d.values) branches = branches.flatMap((b) => d.values!.map((v) => [...b, d.cond(v)]));
+  if (branches.length === 1 || branches.length > MAX_LIST_BRANCHES) {
+    return query(
+      dims.filter((d) => d.values).map((d) => (d.values!.length === 1 ? d.cond(d.values![0]!) : d.all([...d.values!]))),
+    );
+  }
+  const [first, second, ...rest] = branches.map(query);
+  return unionAll(first!, second!, ...rest)
     .orderBy(desc(cases.createdAt), desc(cases.id))
     .limit(opts.limit + 1);
 }

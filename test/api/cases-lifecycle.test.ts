@@ -332,6 +332,15 @@ describe('reading cases', () => {
     const p2 = await get(`${from}&limit=3&cursor=${p1.nextCursor}`);
     expect([...p1.items, ...p2.items].map((c) => c.id)).toEqual([...made].reverse());
     expect(p2.nextCursor).toBeNull();
+    // Several values per filter (merged per-combination branches) page the same way, one at a time.
+    const walked: string[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const p = await get(`${from}&severity=low,medium,high&status=open,closed&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      walked.push(...p.items.map((c) => c.id));
+      cursor = p.nextCursor;
+    }
+    expect(walked).toEqual([...made].reverse());
 
     // An EU-only investigator sees EU cases only, and a US case is a 404.
     const eu = await sys.auth(people.investigatorEu);
