@@ -86,10 +86,14 @@ export function hashAuditEntry(row: HashedFields): string {
 export async function appendAudit(dbOrTx: DbOrTx, entry: AuditEntry): Promise<AuditRow> {
   const run = async (tx: DbOrTx): Promise<AuditRow> => {
     await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`);
-    const [last] = await tx.select({ hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
-    const seqResult = await tx.execute<{ seq: string }>(sql`select nextval('audit_log_seq_seq')::text as seq`);
+    // A statement of its own after the lock: its snapshot then sees the entry the previous holder
+    // committed (a snapshot taken while waiting for the lock would not).
+    const tail = await tx.execute<{ hash: string | null; seq: string }>(
+      sql`select (select hash from audit_log order by seq desc limit 1) as hash, nextval('audit_log_seq_seq')::text as seq`,
+    );
+    const last = tail.rows[0]!;
     const fields: HashedFields = {
-      seq: Number(seqResult.rows[0]!.seq),
+      seq: Number(last.seq),
       at: entry.at ?? new Date(),
       actor: entry.actor,
       actorRoles: entry.actorRoles ?? [],
@@ -102,7 +106,7 @@ export async function appendAudit(dbOrTx: DbOrTx, entry: AuditEntry): Promise<Au
       reason: entry.reason ?? null,
       requestId: entry.requestId ?? null,
       details: entry.details ?? null,
-      prevHash: last?.hash ?? GENESIS_HASH,
+      prevHash: last.hash ?? GENESIS_HASH,
     };
     const row: AuditRow = { ...fields, hash: hashAuditEntry(fields) };
     await tx.insert(auditLog).values(row);
