@@ -227,8 +227,7 @@ export const signalRoutes = [
         await deps.temporal.workflow.start<typeof scoreSignalBatchWorkflow>('scoreSignalBatchWorkflow', {
           taskQueue: deps.taskQueue,
           workflowId: scoringWorkflowId,
-          // Only the batch id: its subjects are read from the batch record, they stay out of the payloads.
-          args: [{ batchId }],
+          args: [{ batchId, subjectIds }],
         });
       }
       const result = {
