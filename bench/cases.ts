@@ -21,6 +21,7 @@ import { sql } from 'drizzle-orm';
 import { workflowIds } from '../workflows/definitions';
 import { apiClient, startStandalone } from '../scripts/standalone';
 import { noopUpdate, stopSignal } from './case-bench-defs';
+import { cpuByComponent, cpuPerItem, fmtCpu } from './cpu';
 import { runLoad, type LoadResult } from './http-load';
 import type { emptyWorkflow, updateBaselineWorkflow } from './case-workflows';
 
@@ -176,11 +177,16 @@ async function main() {
           token: analyst,
           body: { comment: 'bench confirm' },
         }));
+      let cpu0 = cpuByComponent();
       const burst = await runLoad({ base: sys.url, requests: confirmReq(1000), mode: 'closed', concurrency: 16 });
       expectAll(burst.results, 201);
       const caseRate = 1000 / (burst.elapsedMs / 1000);
       await drain('after the burst');
+      const confirmCpu = cpuPerItem(cpu0, cpuByComponent(), 1000);
+      cpu0 = cpuByComponent();
       const startRate = await throughput(1000, 16, startBaseline);
+      const startCpu = cpuPerItem(cpu0, cpuByComponent(), 1000);
+      record(['confirm → case running + listed: cost', fmtCpu(confirmCpu), '', `empty workflow start ${fmtCpu(startCpu)}`]);
       record([
         'confirm → case running + listed: throughput',
         `${caseRate.toFixed(0)} cases/s`,
@@ -239,6 +245,7 @@ async function main() {
       const approverTokens = await Promise.all(
         Array.from({ length: 5 }, (_, k) => sys.auth({ sub: `bench-legal-${k}`, roles: ['approver'], stakeholder: 'legal' })),
       );
+      let cpu0 = cpuByComponent();
       const decisions = await runLoad({
         base: sys.url,
         mode: 'paced',
@@ -254,6 +261,7 @@ async function main() {
         }),
       });
       expectAll(decisions.results, 200);
+      const decisionCpu = cpuPerItem(cpu0, cpuByComponent(), decisions.results.length);
       const decisionLat = decisions.results.map((r) => r.ms);
       // Baseline: a no-op Update on 120 running workflows, same rate.
       const baselineIds = Array.from({ length: 120 }, (_, i) => `bench-update-${i}-${randomUUID()}`);
@@ -264,9 +272,11 @@ async function main() {
         });
       }
       for (const id of baselineIds.slice(0, 20)) await sys.client.workflow.getHandle(id).executeUpdate(noopUpdate, { args: [0] });
+      cpu0 = cpuByComponent();
       const noopLat = await paced(500, 50, async (i) => {
         await sys.client.workflow.getHandle(baselineIds[i % baselineIds.length]!).executeUpdate(noopUpdate, { args: [i] });
       });
+      record(['decision: cost', fmtCpu(decisionCpu), '', `no-op Update ${fmtCpu(cpuPerItem(cpu0, cpuByComponent(), 500))}`]);
       for (const id of baselineIds) await sys.client.workflow.getHandle(id).signal(stopSignal);
       record([
         'decision (HTTP + Update + projection + audit) at 50/s, 120 cases',
