@@ -71,13 +71,16 @@ function signalsSeen(policy: ScoringPolicy, signals: ScoringSignal[]): number {
   return n;
 }
 
-/** Read phase: everything the computation needs, from one snapshot (4 queries). */
-async function readSnapshot(db: Db, subjectIds: string[], only?: string[]) {
+/**
+ * Read phase: everything the computation needs, from one snapshot (4 queries). The subjects are
+ * given, or those stored with the batch.
+ */
+async function readSnapshot(db: Db, which: { subjectIds: string[] } | { batchId: string }, only?: string[]) {
   return db.transaction(
     async (tx) => {
       const policies = await loadActivePolicies(tx, only);
       if (!policies.length) return null;
-      const subjects = await loadSubjectsWithTriggers(tx, subjectIds, triggerFilter(policies.map((p) => p.template)));
+      const subjects = await loadSubjectsWithTriggers(tx, which, triggerFilter(policies.map((p) => p.template)));
       // Triggered subjects only: the ranges cover their windows and the baseline before them.
       const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
       const covering = new Map<string, ScoringPolicy[]>();
@@ -111,6 +114,12 @@ async function readSnapshot(db: Db, subjectIds: string[], only?: string[]) {
   );
 }
 
+/** How many subjects a stored batch has (0: no such batch). */
+async function batchSubjectCount(db: Db, batchId: string): Promise<number> {
+  const res = await db.execute<{ n: number }>(sql`select subjects as n from signal_batches where id = ${batchId}::uuid`);
+  return res.rows[0]?.n ?? 0;
+}
+
 const markScored = (db: Db, batchId: string | undefined) =>
   batchId
     ? db.execute(sql`update signal_batches set scored_at = now(), result = '{"alertsCreated":[],"alertsRaised":[],"pairsScored":0}'::jsonb
@@ -124,16 +133,24 @@ export async function scoreSubjects(
   now = new Date(),
 ): Promise<ScoreSubjectsResult> {
   const { db } = deps;
-  const subjectIds = [...new Set(input.subjectIds)].sort();
+  const subjectIds = input.subjectIds ? [...new Set(input.subjectIds)].sort() : null;
   const result: ScoreSubjectsResult = {
-    subjects: subjectIds.length,
+    subjects: subjectIds?.length ?? 0,
     pairsScored: 0,
     scoresChanged: 0,
     alertsCreated: [],
     alertsRaised: [],
     suppressedByCap: 0,
   };
-  const snap = subjectIds.length ? await readSnapshot(db, subjectIds, input.policyIds) : null;
+  let snap: Awaited<ReturnType<typeof readSnapshot>> = null;
+  if (subjectIds) {
+    if (subjectIds.length) snap = await readSnapshot(db, { subjectIds }, input.policyIds);
+  } else if (input.batchId) {
+    [snap, result.subjects] = await Promise.all([
+      readSnapshot(db, { batchId: input.batchId }, input.policyIds),
+      batchSubjectCount(db, input.batchId),
+    ]);
+  }
   if (!snap) {
     await markScored(db, input.batchId);
     return result;

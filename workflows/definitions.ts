@@ -256,8 +256,8 @@ export const getStepQuery = defineQuery<StepView>('getStep');
 // Detection: scoring per ingested batch, and policy backfills. Inputs carry opaque ids only.
 
 export interface ScoreSubjectsInput {
-  /** Opaque subject ids (never an HR external id). */
-  subjectIds: string[];
+  /** Opaque subject ids (never an HR external id); for a batch, default: the ones stored with it. */
+  subjectIds?: string[];
   /** Score against these policies only (default: every active policy). */
   policyIds?: string[];
   /** The ingested batch being scored, if any (for the audit trail). */
@@ -275,7 +275,8 @@ export interface ScoreSubjectsResult {
 
 export interface ScoreSignalBatchInput {
   batchId: string;
-  subjectIds: string[];
+  /** Default: the subjects stored with the batch (what the API sends: the ids stay out of payloads). */
+  subjectIds?: string[];
 }
 
 export interface PolicyBackfillInput {

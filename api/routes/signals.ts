@@ -227,7 +227,8 @@ export const signalRoutes = [
         await deps.temporal.workflow.start<typeof scoreSignalBatchWorkflow>('scoreSignalBatchWorkflow', {
           taskQueue: deps.taskQueue,
           workflowId: scoringWorkflowId,
-          args: [{ batchId, subjectIds }],
+          // Only the batch id: its subjects are read from the batch record, they stay out of the payloads.
+          args: [{ batchId }],
         });
       }
       const result = {

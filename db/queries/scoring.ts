@@ -47,16 +47,21 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
  */
 export async function loadSubjectsWithTriggers(
   db: DbOrTx,
-  ids: string[],
+  which: { subjectIds: string[] } | { batchId: string },
   filter: { types: string[]; restrictedTypes: string[]; severities: string[] },
 ) {
-  if (!ids.length || !filter.types.length) return [];
+  if (!filter.types.length || ('subjectIds' in which && !which.subjectIds.length)) return [];
+  // A batch's subjects are read where they are stored, never sent back and forth.
+  const ids =
+    'subjectIds' in which
+      ? sql`${sql.param(which.subjectIds)}::uuid[]`
+      : sql`(select b.subject_ids from signal_batches b where b.id = ${which.batchId}::uuid)::uuid[]`;
   const res = await db.execute<{ sid: string; region: string; groups: string[] } & SignalDbRow>(sql`
     select s.id as sid, s.region, s.groups,
            x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count, x.attributes
     from subjects s
     join signals x on x.subject_id = s.id and x.type = any(${sql.param(filter.types)}::text[])
-    where s.id = any(${sql.param(ids)}::uuid[])
+    where s.id = any(${ids})
       and (x.type <> all(${sql.param(filter.restrictedTypes)}::text[]) or x.severity::text = any(${sql.param(filter.severities)}::text[]))`);
   const out = new Map<string, { id: string; region: string; groups: string[]; triggers: ScoringSignal[] }>();
   for (const r of res.rows) {

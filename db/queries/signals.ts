@@ -31,7 +31,9 @@ export interface BatchRecord {
 
 /**
  * Insert the batch's signals and its record in one statement; returns how many events were new.
- * Rows go in key order, so concurrent batches sharing events cannot deadlock.
+ * Rows go in key order, so concurrent batches sharing events cannot deadlock. The record keeps the
+ * ids of every row's subject (duplicates' too): the batch's scoring reads them from there, so they
+ * never travel through the workflow's payloads.
  */
 export async function storeBatch(tx: DbOrTx, batch: BatchRecord, rows: SignalInsert[]): Promise<number> {
   const json = JSON.stringify(
@@ -48,17 +50,20 @@ export async function storeBatch(tx: DbOrTx, batch: BatchRecord, rows: SignalIns
     })),
   );
   const res = await tx.execute<{ accepted: number }>(sql`
-    with ins as (
+    with r as materialized (
+      select * from json_to_recordset(${json}::json)
+        as r(so text, x text, su uuid, ty text, sv text, o timestamptz, c int, a jsonb, se text)
+    ), ins as (
       insert into signals (source, external_id, subject_id, type, severity, occurred_at, count, attributes, sealed, batch_id)
       select so::signal_source, x, su, ty, sv::severity, o, c, a, se, ${batch.id}::uuid
-      from json_to_recordset(${json}::json) as r(so text, x text, su uuid, ty text, sv text, o timestamptz, c int, a jsonb, se text)
+      from r
       order by so, x
       on conflict (source, external_id) do nothing
       returning 1
     ), b as (
-      insert into signal_batches (id, received_by, accepted, duplicates, rejected, subjects, scoring_workflow_id)
+      insert into signal_batches (id, received_by, accepted, duplicates, rejected, subjects, subject_ids, scoring_workflow_id)
       select ${batch.id}::uuid, ${batch.receivedBy}, count(*), ${batch.valid}::int - count(*), ${batch.rejected}::int,
-             ${batch.subjects}::int, ${batch.scoringWorkflowId}
+             ${batch.subjects}::int, (select array_agg(distinct su order by su) from r), ${batch.scoringWorkflowId}
       from ins
       returning accepted
     )

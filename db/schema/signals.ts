@@ -46,6 +46,8 @@ export const signalBatches = pgTable('signal_batches', {
   duplicates: integer('duplicates').notNull(),
   rejected: integer('rejected').notNull(),
   subjects: integer('subjects').notNull(),
+  /** The opaque ids of those subjects (duplicates' included): what the batch's scoring reads. */
+  subjectIds: uuid('subject_ids').array(),
   scoringWorkflowId: text('scoring_workflow_id'),
   receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   scoredAt: timestamp('scored_at', { withTimezone: true, mode: 'date' }),

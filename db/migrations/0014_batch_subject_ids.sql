@@ -1,0 +1,1 @@
+ALTER TABLE "signal_batches" ADD COLUMN "subject_ids" uuid[];
