@@ -5,7 +5,7 @@
  * Appends take a transaction-scoped advisory lock, so concurrent writers still produce a single
  * unbroken chain, and the entry commits or rolls back together with the change it records.
  */
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, hash as digest, sign, verify, type KeyObject } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import canonicalize from 'canonicalize';
 import { asc, desc, sql } from 'drizzle-orm';
@@ -300,8 +300,19 @@ export interface DigestRow {
 }
 
 /** The columns of `SCAN_COLUMNS`, for `COPY … TO STDOUT` (text format). */
-const COPY_COLUMNS = `seq, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), actor, actor_roles, action, category,
+const COPY_COLUMNS = `seq, at at time zone 'UTC', actor, actor_roles, action, category,
    target_type, target_id, region, outcome, reason, request_id, details, prev_hash, hash`;
+
+/**
+ * `2026-01-02 03:04:05.678901` (a UTC timestamp as COPY writes it, ISO DateStyle) → the
+ * `2026-01-02T03:04:05.678Z` of `SCAN_COLUMNS`' `to_char(… 'MS')` (milliseconds, truncated),
+ * which is cheaper done here than by `to_char` in Postgres. Null for any other shape.
+ */
+function isoFromCopyTimestamp(f: string): string | null {
+  if (f.length < 19 || f[10] !== ' ' || f[4] !== '-' || (f.length > 19 && f[19] !== '.')) return null;
+  const ms = f.length > 19 ? (f.slice(20, 23) + '00').slice(0, 3) : '000';
+  return `${f.slice(0, 10)}T${f.slice(11, 19)}.${ms}Z`;
+}
 
 const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 /** A field of COPY's text format: `\N` is NULL; backslash escapes as Postgres writes them. */
@@ -322,11 +333,12 @@ function digestOfCopyLine(line: string): DigestRow {
   const prevHash = f[13]!;
   const hash = f[14]!;
   const roles = copyTextArray(f[3]!);
-  if (!roles || f.length !== 15) return { seq, prevHash, hash, encoded: null };
+  const at = isoFromCopyTimestamp(f[1]!);
+  if (!roles || at === null || f.length !== 15) return { seq, prevHash, hash, encoded: null };
   const details = copyField(f[12]!);
   const encoded = encodeScannedRow({
     seq,
-    at: f[1]!,
+    at,
     actor: copyField(f[2]!)!,
     actorRoles: roles,
     action: copyField(f[4]!)!,
@@ -468,8 +480,7 @@ export async function verifyAuditChain(db: Db, o: VerifyOptions = {}): Promise<C
         return broken(cp.seq, 'checkpoint_mismatch', `signed checkpoint names entry ${cp.seq}, which the chain no longer has`);
       }
       const contentOk =
-        (row.encoded !== null && createHash('sha256').update(row.encoded).digest('hex') === row.hash) ||
-        (await exactContentOk(db, row.seq));
+        (row.encoded !== null && digest('sha256', row.encoded, 'hex') === row.hash) || (await exactContentOk(db, row.seq));
       const linkOk = row.prevHash === prevHash;
       if (!contentOk || !linkOk) {
         const next = rows[i + 1];
@@ -554,8 +565,7 @@ export async function verifyAuditRange(db: Db, fromSeq: number, toSeq: number): 
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const contentOk =
-        (row.encoded !== null && createHash('sha256').update(row.encoded).digest('hex') === row.hash) ||
-        (await exactContentOk(db, row.seq));
+        (row.encoded !== null && digest('sha256', row.encoded, 'hex') === row.hash) || (await exactContentOk(db, row.seq));
       const linkOk = row.prevHash === prevHash;
       if (!contentOk || !linkOk) {
         const next = rows[i + 1];

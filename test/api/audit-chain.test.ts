@@ -81,8 +81,18 @@ describe('the audit log is a hash chain', () => {
       { zeta: 1, Alpha: 2, alpha: 3, 'a b': 4, ä: 5, '\ue000': 6, '😀': 7 },
     ];
     const written = [];
-    for (const details of odd)
-      written.push(await appendAudit(sys.db, { ...entry(7), actor: 'tab\tback\\slash', reason: 'why "so"\n\r', details }));
+    // Whole seconds and trailing-zero milliseconds: Postgres prints them shorter than to_char does.
+    const times = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1, 0, 0, 0, 100), Date.UTC(2026, 0, 1, 0, 0, 0, 120)];
+    for (const [i, details] of odd.entries())
+      written.push(
+        await appendAudit(sys.db, {
+          ...entry(7),
+          actor: 'tab\tback\\slash',
+          reason: 'why "so"\n\r',
+          details,
+          ...(times[i] ? { at: new Date(times[i]) } : {}),
+        }),
+      );
     // A role Postgres must quote in its array syntax: the fast reader hands that row to the exact one.
     written.push(await appendAudit(sys.db, { ...entry(8), actorRoles: ['odd, "role"', 'x'] }));
     const from = written[0]!.seq - 1;
