@@ -3,6 +3,7 @@
  * document. It never listens (api/server.ts and scripts/start.ts do) so tests drive it directly.
  */
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
@@ -68,6 +69,17 @@ export interface App {
   app: Express;
   openapi: ReturnType<OpenApiGeneratorV3['generateDocument']>;
   metrics: Registry;
+}
+
+/**
+ * Keep-alive connections outlive the usual idle timeouts of clients and load balancers (60 s), so
+ * the server is never the side that closes an idle connection a client is about to reuse (which
+ * the client sees as ECONNRESET on a request that never arrived).
+ */
+export function configureHttpServer(server: Server): Server {
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
 }
 
 export function createApp(deps: AppDeps): App {

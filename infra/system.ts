@@ -9,7 +9,7 @@ import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
-import { createApp, type App } from '../api/app';
+import { configureHttpServer, createApp, type App } from '../api/app';
 import { createAuthenticator } from '../api/middleware/auth';
 import { createDatabase, type Database } from '../db';
 import { migrateDatabase } from '../db/migrate';
@@ -138,7 +138,7 @@ export async function startApi(opts: {
   });
   if (opts.listen === false) return { app };
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.app.listen(opts.config.http.port, opts.config.http.host, () => resolve(s));
+    const s = configureHttpServer(app.app.listen(opts.config.http.port, opts.config.http.host, () => resolve(s)));
     s.once('error', reject);
   });
   opts.life.add(

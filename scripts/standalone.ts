@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { createApp } from '../api/app';
+import { configureHttpServer, createApp } from '../api/app';
 import { createAuthenticator, mintDevToken, type Claims } from '../api/middleware/auth';
 import { createDatabase, type Database } from '../db';
 import { migrateDatabase } from '../db/migrate';
@@ -110,7 +110,7 @@ export async function startStandalone(
       authenticator: await createAuthenticator(config),
     });
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.app.listen(httpPort, '127.0.0.1', () => resolve(s));
+      const s = configureHttpServer(app.app.listen(httpPort, '127.0.0.1', () => resolve(s)));
       s.once('error', reject);
     });
     stops.push(
