@@ -41,6 +41,8 @@ export const cases = pgTable(
       .on(t.subjectId)
       .where(sql`${t.status} <> 'closed'`),
     index('cases_list_idx').on(t.createdAt, t.id),
+    // A region's own list (an investigator of a small region) without walking every region's cases.
+    index('cases_region_idx').on(t.region, t.createdAt, t.id),
     index('cases_region_status_idx').on(t.region, t.status, t.createdAt, t.id),
     index('cases_region_severity_idx').on(t.region, t.severity, t.createdAt, t.id),
     index('cases_status_idx').on(t.status, t.createdAt, t.id),

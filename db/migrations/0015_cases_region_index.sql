@@ -1,0 +1,1 @@
+CREATE INDEX "cases_region_idx" ON "cases" USING btree ("region","created_at","id");
