@@ -118,21 +118,39 @@ export async function loadSignalsInRanges(
     from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)`);
   for (const r of res.rows) {
     if (!r.xs) continue;
-    const list: ScoringSignal[] = [];
-    for (const item of r.xs.split(',')) {
-      const [id, type, severity, occurredAt, count] = item.split(' ') as [string, SignalType, string, string, string];
-      list.push({
-        id,
-        type,
-        severity: severity === '-' ? null : (severity as Severity),
-        occurredAt: Number(occurredAt),
-        count: Number(count),
-        attributes: {},
-      });
-    }
-    out.set(r.subject_id, list);
+    out.set(r.subject_id, parseSignalList(r.xs));
   }
   return out;
+}
+
+/** Canonical strings for the few type and severity names (cheaper comparisons later). */
+const NAMES = new Map<string, string>();
+const name = (s: string) => {
+  let n = NAMES.get(s);
+  if (n === undefined) NAMES.set(s, (n = s));
+  return n;
+};
+
+/** `id type severity occurredMs count,…` → signals, in one pass without intermediate arrays. */
+export function parseSignalList(text: string): ScoringSignal[] {
+  const list: ScoringSignal[] = [];
+  let i = 0;
+  const next = (sep: string) => {
+    let j = text.indexOf(sep, i);
+    if (j < 0) j = text.length;
+    const v = text.slice(i, j);
+    i = j + 1;
+    return v;
+  };
+  while (i < text.length) {
+    const id = next(' ');
+    const type = name(next(' ')) as SignalType;
+    const severity = next(' ');
+    const occurredAt = Number(next(' '));
+    const count = Number(next(','));
+    list.push({ id, type, severity: severity === '-' ? null : (name(severity) as Severity), occurredAt, count, attributes: {} });
+  }
+  return list;
 }
 
 export interface AlertSnapshot {
