@@ -10,7 +10,7 @@ import { inScope, POLICY_STATUSES, POLICY_TEMPLATES, type PolicyScope } from '..
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
-import { HttpError, notFound } from '../errors';
+import { deniedNotFound, HttpError, notFound } from '../errors';
 import { auditDenied, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
@@ -236,12 +236,30 @@ export const subjectRoutes = [
     responses: { 200: { description: 'Subjects', schema: pageSchema(SubjectView) } },
     async handler({ deps, principal, query, requestId }) {
       const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string().uuid()]));
-      const pols = await deps.db
+      const mine = regionScope(principal);
+      // A policy is shown to a regional caller when it may apply to the caller's subjects: every
+      // region (no region in its scope) or one of the caller's. Another region's policy does not
+      // exist for it (404, audited like every refusal of an existing object).
+      const readable = (p: { scope: PolicyScope }) =>
+        mine === null || p.scope.regions.length === 0 || p.scope.regions.some((r) => mine.includes(r));
+      const all = await deps.db
         .select()
         .from(policies)
         .where(query.policyId ? eq(policies.id, query.policyId) : undefined)
         .orderBy(policies.createdAt, policies.id);
-      if (query.policyId && pols.length === 0) throw notFound('Policy');
+      if (query.policyId && all.length === 0) throw notFound('Policy');
+      if (query.policyId && !readable(all[0]!)) {
+        const regions = all[0]!.scope.regions;
+        throw deniedNotFound('Policy', {
+          action: 'subjects.read',
+          reason: 'outside_region',
+          targetType: 'policy',
+          targetId: all[0]!.id,
+          region: regions.length === 1 ? regions[0] : null,
+          details: { policyRegions: [...regions].sort() },
+        });
+      }
+      const pols = all.filter(readable);
       const conds: SQL[] = [];
       if (query.policyId) {
         const p = pols[0]!;

@@ -11,6 +11,7 @@ import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog, revealGrants } from '../../db/schema';
 import { caseDriver, people, waitFor, type TestPrincipal } from '../helpers/cases';
+import { createPolicy, policyBody, uniq } from '../helpers/detection';
 import { createAlert, createSubject } from '../helpers/fixtures';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -234,5 +235,30 @@ describe('refusals of objects outside the caller’s reach', () => {
     expect(await deniedOf(create)).toMatchObject([
       { action: 'region.create', targetId: 'zz', region: 'zz', reason: 'outside_region' },
     ]);
+  });
+
+  it('the users view shows a regional analyst the policies that may apply to its subjects; another region’s policy is a 404, audited', async () => {
+    const usOnly = await createPolicy(sys, { ...policyBody('data_leaks', uniq('g')), scope: { regions: ['us'] } });
+    const everywhere = await createPolicy(sys, policyBody('data_leaks', uniq('g')));
+    const euAnalyst = await sys.auth({ sub: 'analyst-eu', roles: ['analyst'], regions: ['eu'], languages: ['en'] });
+    await createSubject(sys.db, sys.config, { region: 'eu' });
+    const view = await sys.http.get('/v1/subjects?limit=5').set('Authorization', euAnalyst);
+    expect(view.status).toBe(200);
+    const shown = new Set(
+      view.body.items.flatMap((i: { policies: Array<{ policyId: string }> }) => i.policies.map((p) => p.policyId)),
+    );
+    expect(shown.has(everywhere.id)).toBe(true);
+    expect(shown.has(usOnly.id)).toBe(false);
+
+    const refused = await sys.http.get(`/v1/subjects?policyId=${usOnly.id}`).set('Authorization', euAnalyst);
+    const missing = await sys.http.get(`/v1/subjects?policyId=${randomUUID()}`).set('Authorization', euAnalyst);
+    expect(shape(refused)).toEqual(shape(missing));
+    expect(refused.status).toBe(404);
+    expect(await deniedOf(missing)).toHaveLength(0);
+    expect(await deniedOf(refused)).toMatchObject([
+      { action: 'subjects.read', reason: 'outside_region', targetType: 'policy', targetId: usOnly.id, region: 'us' },
+    ]);
+    // Its own regions' and global policies stay readable by id.
+    expect((await sys.http.get(`/v1/subjects?policyId=${everywhere.id}`).set('Authorization', euAnalyst)).status).toBe(200);
   });
 });
