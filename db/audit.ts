@@ -372,7 +372,10 @@ export async function* scanDigests(
   const client = await pool.connect();
   let finished = false;
   const stream = client.query(
-    copyTo(`copy (select ${COPY_COLUMNS} from audit_log where seq > ${after} and seq <= ${to} order by seq) to stdout`),
+    copyTo(`copy (select ${COPY_COLUMNS} from audit_log where seq > ${after} and seq <= ${to} order by seq) to stdout`, {
+      // Room for Postgres to keep writing while Node hashes the previous chunks.
+      highWaterMark: 1 << 20,
+    }),
   );
   try {
     const decoder = new StringDecoder('utf8');
