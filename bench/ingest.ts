@@ -16,11 +16,12 @@
  * activity (downloads, USB, cloud uploads, prints, external email) plus low/medium DLP alerts.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { apiClient, startStandalone } from '../scripts/standalone';
+import { cpuByComponent } from './cpu';
 
 const { values } = parseArgs({
   options: {
@@ -41,36 +42,6 @@ const PROBE_EVERY_MS = 330;
 
 const out = (line = '') => process.stdout.write(line + '\n');
 
-/**
- * CPU seconds used so far by this process and its descendants (the embedded PostgreSQL and the
- * Temporal dev server), from /proc: a measure of cost that other load on the machine barely moves.
- */
-function cpuByComponent(): { node: number; postgres: number; temporal: number } {
-  const tick = 100; // USER_HZ
-  const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  const info = new Map<number, { ppid: number; cpu: number; name: string }>();
-  for (const d of procs) {
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      info.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick, name });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const totals = { node: info.get(process.pid)?.cpu ?? 0, postgres: 0, temporal: 0 };
-  for (const [pid, p] of info) {
-    if (pid === process.pid) continue;
-    let up = p.ppid;
-    let depth = 0;
-    while (up > 1 && up !== process.pid && depth++ < 20) up = info.get(up)?.ppid ?? 0;
-    if (up !== process.pid) continue;
-    if (p.name.startsWith('postgres')) totals.postgres += p.cpu;
-    else if (p.name.startsWith('temporal')) totals.temporal += p.cpu;
-  }
-  return totals;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -429,7 +400,9 @@ async function main() {
     );
     out('');
     for (const r of pgStats) {
-      out(`# pg ${r.ms} ms in ${r.calls} calls (${(Number(r.ms) / batchLatencies.length).toFixed(1)} ms/batch), ${r.rows} rows: ${r.query}`);
+      out(
+        `# pg ${r.ms} ms in ${r.calls} calls (${(Number(r.ms) / batchLatencies.length).toFixed(1)} ms/batch), ${r.rows} rows: ${r.query}`,
+      );
     }
     out(`# load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`);
     out(
