@@ -65,6 +65,25 @@ export class DeniedError extends HttpError {
 export const deniedNotFound = (what: string, denial: Denial) =>
   new DeniedError(ErrorType.NotFound, `${what} not found`, undefined, denial);
 
+/**
+ * `deniedNotFound` for the usual case: an existing object of a region outside the caller's
+ * (`targetType` is `what` in lower case unless given).
+ */
+export const outsideRegion = (
+  what: string,
+  action: string,
+  object: { id: string; region: string | null },
+  extra: Pick<Denial, 'targetType' | 'details'> = {},
+) =>
+  deniedNotFound(what, {
+    action,
+    reason: 'outside_region',
+    targetType: extra.targetType ?? what.toLowerCase(),
+    targetId: object.id,
+    region: object.region,
+    ...(extra.details ? { details: extra.details } : {}),
+  });
+
 /** Find an ApplicationFailure of our vocabulary in a Temporal error's cause chain. */
 function fromTemporal(err: unknown): HttpError | null {
   if (err instanceof WorkflowNotFoundError) return new HttpError(ErrorType.NotFound, 'Workflow not found');

@@ -6,7 +6,7 @@ import { ErrorType } from '../../domain/errors';
 import { POLICY_TEMPLATES } from '../../domain/policies';
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
-import { deniedNotFound, HttpError, notFound } from '../errors';
+import { HttpError, notFound, outsideRegion } from '../errors';
 import { auditDenied, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
@@ -130,10 +130,6 @@ function present(row: AlertListRow, refs: Map<string, SubjectRef>) {
   };
 }
 
-/** The 404 of an alert of another region: the answer for a missing one, audited as denied. */
-const outsideRegion = (action: string, alert: { id: string; region: string }) =>
-  deniedNotFound('Alert', { action, reason: 'outside_region', targetType: 'alert', targetId: alert.id, region: alert.region });
-
 const refInputs = (rows: AlertListRow[]) =>
   rows.map((r) => ({ id: r.alert.subjectId, pseudonym: r.pseudonym, region: r.alert.region }));
 
@@ -169,7 +165,7 @@ export const alertRoutes = [
     async handler({ deps, principal, params, requestId }) {
       const row = await getAlert(deps.db, params.id);
       if (!row) throw notFound('Alert');
-      if (!inRegion(principal, row.alert.region)) throw outsideRegion('alert.read', row.alert);
+      if (!inRegion(principal, row.alert.region)) throw outsideRegion('Alert', 'alert.read', row.alert);
       const refs = await subjectRefs(deps, principal, refInputs([row]), requestId);
       return { body: { ...present(row, refs), riskFactors: row.alert.riskFactors } };
     },
@@ -192,7 +188,7 @@ export const alertRoutes = [
         if (!done) {
           const [current] = await alertStatuses(tx, [params.id]);
           if (!current) throw notFound('Alert');
-          if (!inRegion(principal, current.region)) throw outsideRegion('alert.dismiss', current);
+          if (!inRegion(principal, current.region)) throw outsideRegion('Alert', 'alert.dismiss', current);
           throw new HttpError(
             ErrorType.Conflict,
             `Only an alert that needs review can be dismissed; this one is ${current.status}`,
@@ -296,7 +292,7 @@ export const alertRoutes = [
       await deps.db.transaction(async (tx) => {
         const [current] = await alertStatuses(tx, [params.id]);
         if (!current) throw notFound('Alert');
-        if (!inRegion(principal, current.region)) throw outsideRegion('alert.assign', current);
+        if (!inRegion(principal, current.region)) throw outsideRegion('Alert', 'alert.assign', current);
         if (!(await assignAlert(tx, params.id, body.assignee))) {
           throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${current.status}`, {
             status: current.status,

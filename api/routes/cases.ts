@@ -49,7 +49,7 @@ import {
   type CaseWorkflowInput,
 } from '../../workflows/definitions';
 import type { caseWorkflow } from '../../workflows/case-workflow';
-import { deniedNotFound, HttpError, notFound } from '../errors';
+import { HttpError, notFound, outsideRegion } from '../errors';
 import { SubjectRef, subjectRefs } from '../subject-view';
 import { auditDenied, route, type AppDeps, type HandlerContext } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
@@ -299,13 +299,9 @@ function updateRefusal(err: unknown): { type: string; reason?: string; message: 
 async function caseInScope(ctx: { deps: AppDeps; principal: Principal }, caseId: string, action: string) {
   const row = await getCaseRow(ctx.deps.db, caseId);
   if (!row) throw notFound('Case');
-  if (!inRegion(ctx.principal, row.region)) throw outsideRegion(action, row);
+  if (!inRegion(ctx.principal, row.region)) throw outsideRegion('Case', action, row);
   return row;
 }
-
-/** The 404 of a case of another region, audited as denied. */
-const outsideRegion = (action: string, row: { id: string; region: string }) =>
-  deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
 
 function assertOpen(row: { status: string }) {
   if (row.status === 'closed') throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
@@ -377,13 +373,7 @@ export const caseRoutes = [
       });
       if (outcome.kind === 'not_found') throw notFound('Alert');
       if (outcome.kind === 'outside_scope') {
-        throw deniedNotFound('Alert', {
-          action: 'alert.confirm',
-          reason: 'outside_region',
-          targetType: 'alert',
-          targetId: params.id,
-          region: outcome.region,
-        });
+        throw outsideRegion('Alert', 'alert.confirm', { id: params.id, region: outcome.region });
       }
       if (outcome.kind === 'dismissed')
         throw new HttpError(ErrorType.Conflict, 'The alert was dismissed; it cannot be confirmed', { reason: 'alert_dismissed' });
@@ -489,7 +479,7 @@ export const caseRoutes = [
     async handler({ deps, principal, params, actor, requestId }) {
       const d = await getCaseDetail(deps.db, params.id);
       if (!d) throw notFound('Case');
-      if (!inRegion(principal, d.case.region)) throw outsideRegion('case.read', d.case);
+      if (!inRegion(principal, d.case.region)) throw outsideRegion('Case', 'case.read', d.case);
       const refs = await subjectRefs(
         deps,
         principal,

@@ -18,7 +18,7 @@ import type { Config } from '../../infra/config';
 import { createDataConverter } from '../../infra/temporal';
 import { collectWorkflowTree, mergeEvents, renderEvents } from '../../infra/workflow-history';
 import { workflowIds } from '../../workflows/definitions';
-import { deniedNotFound, HttpError, notFound } from '../errors';
+import { HttpError, notFound, outsideRegion } from '../errors';
 import { route, type HandlerContext } from '../http';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { writeChunk } from '../streaming';
@@ -99,7 +99,7 @@ async function caseForHistory(ctx: Ctx, action: string) {
   const row = await getCaseRow(ctx.deps.db, ctx.params.id);
   if (!row) throw notFound('Case');
   if (!inRegion(ctx.principal, row.region)) {
-    throw deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
+    throw outsideRegion('Case', action, row);
   }
   return row;
 }

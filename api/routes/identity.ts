@@ -13,7 +13,7 @@ import { appendAudit } from '../../db/audit';
 import { cases, identityVault, revealGrants, steps, subjects } from '../../db/schema';
 import { openIdentity } from '../../infra/identity';
 import { revokeGrantUpdate, workflowIds } from '../../workflows/definitions';
-import { DeniedError, deniedNotFound, HttpError, notFound, type Denial } from '../errors';
+import { DeniedError, deniedNotFound, HttpError, notFound, outsideRegion, type Denial } from '../errors';
 import { route, type AppDeps } from '../http';
 
 const Params = z.object({ id: z.string().uuid() });
@@ -75,7 +75,7 @@ async function caseRow(deps: AppDeps, principal: Principal, caseId: string, acti
     .where(eq(cases.id, caseId));
   if (!row) throw notFound('Case');
   if (!inRegion(principal, row.region)) {
-    throw deniedNotFound('Case', { action, reason: 'outside_region', targetType: 'case', targetId: row.id, region: row.region });
+    throw outsideRegion('Case', action, row);
   }
   return row;
 }

@@ -30,7 +30,7 @@ import {
 } from '../../domain/policies';
 import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { policyBackfillWorkflow } from '../../workflows/scoring';
-import { DeniedError, deniedNotFound, HttpError, notFound } from '../errors';
+import { DeniedError, HttpError, notFound, outsideRegion } from '../errors';
 import { route, type AppDeps } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 
@@ -158,18 +158,19 @@ async function startBackfill(deps: AppDeps, row: PolicyRow): Promise<string | nu
 async function loadVisible(db: DbOrTx, principal: Principal, id: string, action: string, forUpdate = false): Promise<PolicyRow> {
   const row = await getPolicy(db, id, forUpdate);
   if (!row) throw notFound('Policy');
-  if (!visible(principal, row)) {
-    const regions = row.scope.regions;
-    throw deniedNotFound('Policy', {
-      action,
-      reason: 'outside_region',
-      targetType: 'policy',
-      targetId: row.id,
-      region: regions.length === 1 ? regions[0] : null,
-      details: { policyRegions: regions.length ? [...regions].sort() : ['*'] },
-    });
-  }
+  if (!visible(principal, row)) throw policyOutsideRegion(action, row);
   return row;
+}
+
+/** The 404 of a policy outside the caller's regions, audited as denied (its region when it has one). */
+export function policyOutsideRegion(action: string, row: Pick<PolicyRow, 'id' | 'scope'>) {
+  const regions = row.scope.regions;
+  return outsideRegion(
+    'Policy',
+    action,
+    { id: row.id, region: regions.length === 1 ? regions[0]! : null },
+    { details: { policyRegions: regions.length ? [...regions].sort() : ['*'] } },
+  );
 }
 
 export const policyRoutes = [

@@ -3,7 +3,7 @@ import { appendAudit } from '../../db/audit';
 import { getRegion, listRegions, upsertRegion } from '../../db/queries/regions';
 import { inRegion, regionScope } from '../../domain/authz';
 import { RegionCode, RegionInput } from '../../domain/regions';
-import { deniedNotFound, notFound } from '../errors';
+import { notFound, outsideRegion } from '../errors';
 import { route } from '../http';
 
 export const RegionSchema = RegionInput.extend({
@@ -13,10 +13,6 @@ export const RegionSchema = RegionInput.extend({
 }).openapi('Region');
 
 const RegionParams = z.object({ code: RegionCode });
-
-/** The 404 of a region outside the caller's scope, audited as denied. */
-const outsideRegion = (action: string, code: string) =>
-  deniedNotFound('Region', { action, reason: 'outside_region', targetType: 'region', targetId: code, region: code });
 
 export const regionRoutes = [
   route({
@@ -43,7 +39,8 @@ export const regionRoutes = [
     async handler({ deps, principal, params }) {
       const region = await getRegion(deps.db, params.code);
       if (!region) throw notFound('Region');
-      if (!inRegion(principal, params.code)) throw outsideRegion('region.read', params.code);
+      if (!inRegion(principal, params.code))
+        throw outsideRegion('Region', 'region.read', { id: params.code, region: params.code });
       return { body: region };
     },
   }),
@@ -66,7 +63,7 @@ export const regionRoutes = [
       // Another region is a 404 whether or not it exists, and a refused write to it is audited either way.
       if (!inRegion(principal, params.code)) {
         const exists = (await getRegion(deps.db, params.code)) !== null;
-        throw outsideRegion(exists ? 'region.update' : 'region.create', params.code);
+        throw outsideRegion('Region', exists ? 'region.update' : 'region.create', { id: params.code, region: params.code });
       }
       const { region, created } = await deps.db.transaction(async (tx) => {
         const result = await upsertRegion(tx, params.code, body, principal.sub);

@@ -126,22 +126,19 @@ export const signalRoutes = [
       // Subjects outside the connector's regions are as unknown as subjects never imported.
       const scope = regionScope(principal);
       const names = [...new Set(valid.map((v) => v.event.subject))];
-      const subjects = await resolveSubjects(deps.db, deps.config.keys.pseudonym, names, scope);
-      // Only when some are unknown to a regional connector: which exist in another region (refused, audited)?
-      const unknown = scope === null ? [] : names.filter((n) => !subjects.has(n));
-      const elsewhere = unknown.length ? await resolveSubjects(deps.db, deps.config.keys.pseudonym, unknown, null) : null;
+      // Looked up in every region: one outside the connector's is rejected as unknown, and audited.
+      const found = await resolveSubjects(deps.db, deps.config.keys.pseudonym, names);
       const outside = new Map<string, { subjectIds: Set<string>; events: number }>();
       const rows: SignalInsert[] = [];
       for (const { index, event } of valid) {
-        const subject = subjects.get(event.subject);
-        if (!subject) {
+        const subject = found.get(event.subject);
+        if (!subject || (scope !== null && !scope.includes(subject.region))) {
           rejected.push({ index, reason: UNKNOWN_SUBJECT });
-          const other = elsewhere?.get(event.subject);
-          if (other) {
-            const o = outside.get(other.region) ?? { subjectIds: new Set<string>(), events: 0 };
-            o.subjectIds.add(other.id);
+          if (subject) {
+            const o = outside.get(subject.region) ?? { subjectIds: new Set<string>(), events: 0 };
+            o.subjectIds.add(subject.id);
             o.events++;
-            outside.set(other.region, o);
+            outside.set(subject.region, o);
           }
           continue;
         }

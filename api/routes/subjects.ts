@@ -10,10 +10,11 @@ import { inScope, POLICY_STATUSES, POLICY_TEMPLATES, type PolicyScope } from '..
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
-import { deniedNotFound, HttpError, notFound } from '../errors';
+import { HttpError, notFound } from '../errors';
 import { auditDenied, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
+import { policyOutsideRegion } from './policies';
 import { Rejection } from './signals';
 
 /** Largest roster one request may carry (JSON records or CSV rows); more is a 413. */
@@ -248,17 +249,7 @@ export const subjectRoutes = [
         .where(query.policyId ? eq(policies.id, query.policyId) : undefined)
         .orderBy(policies.createdAt, policies.id);
       if (query.policyId && all.length === 0) throw notFound('Policy');
-      if (query.policyId && !readable(all[0]!)) {
-        const regions = all[0]!.scope.regions;
-        throw deniedNotFound('Policy', {
-          action: 'subjects.read',
-          reason: 'outside_region',
-          targetType: 'policy',
-          targetId: all[0]!.id,
-          region: regions.length === 1 ? regions[0] : null,
-          details: { policyRegions: [...regions].sort() },
-        });
-      }
+      if (query.policyId && !readable(all[0]!)) throw policyOutsideRegion('subjects.read', all[0]!);
       const pols = all.filter(readable);
       const conds: SQL[] = [];
       if (query.policyId) {

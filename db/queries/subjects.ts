@@ -188,20 +188,18 @@ function memoExternalKey(pseudonymKey: string, externalId: string): string {
   return key;
 }
 
-/** Subject ids by connector external id (matched through the keyed hash), within `regions` (`null` = all). */
+/** Subject ids and regions by connector external id (matched through the keyed hash). */
 export async function resolveSubjects(
   db: DbOrTx,
   pseudonymKey: string,
   externalIds: string[],
-  regions: string[] | null,
 ): Promise<Map<string, { id: string; region: string }>> {
   const keyOf = new Map(externalIds.map((x) => [memoExternalKey(pseudonymKey, x), x]));
   if (keyOf.size === 0) return new Map();
   // One array parameter (a 5,000-item IN list costs more to plan than to run); raw rows (no mapping).
   const res = await db.execute<{ id: string; key: string; region: string }>(sql`
     select id, external_key as key, region from subjects
-    where external_key = any(${sql.param([...keyOf.keys()])}::text[])
-      ${regions === null ? sql`` : sql`and region = any(${sql.param(regions)}::text[])`}`);
+    where external_key = any(${sql.param([...keyOf.keys()])}::text[])`);
   return new Map(res.rows.map((r) => [keyOf.get(r.key)!, { id: r.id, region: r.region }]));
 }
 
