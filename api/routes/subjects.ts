@@ -51,19 +51,30 @@ const ImportResult = z
   })
   .openapi('RosterImportResult');
 
+const PreviousTrigger = z.object({
+  triggeredAt: z.string().datetime(),
+  score: z.number().int(),
+  severity: z.enum(SEVERITIES),
+  scoredAt: z.string().datetime(),
+});
+
 const SubjectPolicyView = z.object({
   policyId: z.string().uuid(),
   policyName: z.string(),
   template: z.enum(POLICY_TEMPLATES),
   policyStatus: z.enum(POLICY_STATUSES),
-  inScope: z.boolean(),
-  triggered: z.boolean(),
-  triggeredAt: z.string().datetime().nullable(),
-  score: z.number().int().nullable(),
-  severity: z.enum(SEVERITIES).nullable(),
-  alertId: z.string().uuid().nullable(),
+  inScope: z.boolean().describe('The subject is in the policy’s current scope (its scope now, the subject’s attributes now)'),
+  triggered: z.boolean().describe('In scope and triggered: the policy scores the subject (always false out of scope)'),
+  triggeredAt: z.string().datetime().nullable().describe('Set when `triggered`'),
+  score: z.number().int().nullable().describe('The current score; set when `triggered`'),
+  severity: z.enum(SEVERITIES).nullable().describe('Set when `triggered`'),
+  alertId: z.string().uuid().nullable().describe('The pair’s open alert, in or out of scope (an open alert stays open)'),
   suppressedByCap: z.boolean(),
-  scoredAt: z.string().datetime().nullable(),
+  scoredAt: z.string().datetime().nullable().describe('Set when `triggered`'),
+  previousTrigger: PreviousTrigger.nullable().describe(
+    'Out of scope only: the last score computed while the subject was in scope (before the policy’s scope changed or the ' +
+      'subject was re-imported with other attributes). Frozen, no longer updated; null in scope or when never triggered.',
+  ),
 });
 
 export const SubjectView = z
@@ -230,7 +241,9 @@ export const subjectRoutes = [
     summary: 'The users view: per policy, who is in scope, who was triggered and when, and the current score',
     description:
       'The way to check a new policy works before alerts arrive: with `policyId`, filter by `inScope` and `triggered`. ' +
-      'Subjects appear by pseudonym; only subjects of the caller’s regions are listed.',
+      'Both follow the policy’s current scope and the subjects’ current attributes: a subject that left the scope (scope ' +
+      'changed, or re-imported with another region or groups) is neither in scope nor triggered; its last score from before ' +
+      'is shown as `previousTrigger`. Subjects appear by pseudonym; only subjects of the caller’s regions are listed.',
     permission: 'subjects:read',
     category: 'subjects',
     query: UsersQuery,
@@ -254,7 +267,8 @@ export const subjectRoutes = [
       const conds: SQL[] = [];
       if (query.policyId) {
         const p = pols[0]!;
-        const triggered = sql`exists (select 1 from ${subjectPolicyScores} sps where sps.subject_id = ${subjects.id} and sps.policy_id = ${p.id})`;
+        // Triggered in the current scope: scoring leaves the score row of a subject that left the scope.
+        const triggered = sql`(exists (select 1 from ${subjectPolicyScores} sps where sps.subject_id = ${subjects.id} and sps.policy_id = ${p.id}) and ${scopeSql(p.scope)})`;
         if (query.triggered === true) conds.push(triggered);
         if (query.triggered === false) conds.push(sql`not ${triggered}`);
         if (query.inScope === true) conds.push(scopeSql(p.scope));
@@ -298,13 +312,17 @@ export const subjectRoutes = [
             department: s.department,
             groups: s.groups,
             policies: pols.map((pol) => {
-              const sc = scoreOf.get(`${s.id}/${pol.id}`);
+              const stored = scoreOf.get(`${s.id}/${pol.id}`);
+              const scoped = inScope(pol.scope, s);
+              // Scoring never deletes a score row: out of the current scope it is history, not the current score.
+              const sc = scoped ? stored : undefined;
+              const previous = !scoped ? stored : undefined;
               return {
                 policyId: pol.id,
                 policyName: pol.name,
                 template: pol.template,
                 policyStatus: pol.status,
-                inScope: inScope(pol.scope, s),
+                inScope: scoped,
                 triggered: !!sc,
                 triggeredAt: sc?.triggeredAt.toISOString() ?? null,
                 score: sc?.score ?? null,
@@ -312,6 +330,14 @@ export const subjectRoutes = [
                 alertId: alertOf.get(`${s.id}/${pol.id}`) ?? null,
                 suppressedByCap: sc?.suppressedByCap ?? false,
                 scoredAt: sc?.computedAt.toISOString() ?? null,
+                previousTrigger: previous
+                  ? {
+                      triggeredAt: previous.triggeredAt.toISOString(),
+                      score: previous.score,
+                      severity: previous.severity,
+                      scoredAt: previous.computedAt.toISOString(),
+                    }
+                  : null,
               };
             }),
           })),

@@ -368,6 +368,96 @@ describe('users view', () => {
     for (const s of seen) expect(Object.keys(s.subject).sort()).toEqual(['id', 'pseudonym']);
   });
 
+  /** The users view of one policy (plus `filters`): the subjects listed, and a subject’s entry for that policy. */
+  async function viewOf(policyId: string, filters = '') {
+    const res = await sys.http
+      .get(`/v1/subjects?policyId=${policyId}&limit=500${filters}`)
+      .set('Authorization', await sys.auth(principals.admin));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const items = res.body.items as Array<{ subject: { id: string }; policies: Array<Record<string, unknown>> }>;
+    return { ids: items.map((i) => i.subject.id), entry: (sid: string) => items.find((i) => i.subject.id === sid)?.policies[0] };
+  }
+
+  it('a subject taken out of a policy’s scope by a scope change is no longer shown in scope or triggered', async () => {
+    // Scopes have no department field: a department is a roster group here.
+    const [sales, pilot] = [uniq('dept'), uniq('pilot')];
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', sales));
+    const [stays, leaves] = [person(sales, 'eu', { groups: [sales, pilot] }), person(sales)];
+    await importPeople(sys, [stays, leaves]);
+    const [sStays, sLeaves] = [await subjectIdOf(sys, stays.externalId), await subjectIdOf(sys, leaves.externalId)];
+    await ingest(
+      sys,
+      [stays, leaves].flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
+    const before = await viewOf(policy.id, '&inScope=true&triggered=true');
+    expect(before.ids.sort()).toEqual([sStays, sLeaves].sort());
+    const [alert] = await alertsOf(sLeaves, policy.id);
+
+    const patched = await sys.http
+      .patch(`/v1/policies/${policy.id}`)
+      .set('Authorization', await sys.auth(principals.admin))
+      .send({ scope: { include: { groups: [pilot] } } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    await sys.client.workflow.getHandle(patched.body.backfillWorkflowId).result();
+    // Scoring leaves the pair's old score row in place; the view must not present it as current.
+    expect((await scoreOf(sLeaves, policy.id))!.score).toBe(45);
+
+    const view = await viewOf(policy.id);
+    expect(view.entry(sStays)).toMatchObject({
+      inScope: true,
+      triggered: true,
+      score: 45,
+      triggeredAt: at(0),
+      previousTrigger: null,
+    });
+    expect(view.entry(sLeaves)).toMatchObject({
+      inScope: false,
+      triggered: false,
+      triggeredAt: null,
+      score: null,
+      severity: null,
+      scoredAt: null,
+      suppressedByCap: false,
+      // The trigger from before the change stays visible, marked as out of scope, with its open alert.
+      previousTrigger: { triggeredAt: at(0), score: 45, severity: 'low', scoredAt: expect.any(String) },
+      alertId: alert!.id,
+    });
+    expect((await viewOf(policy.id, '&inScope=true')).ids).toEqual([sStays]);
+    expect((await viewOf(policy.id, '&triggered=true')).ids).toEqual([sStays]);
+    expect((await viewOf(policy.id, '&inScope=false&triggered=true')).ids).toEqual([]);
+    expect((await viewOf(policy.id, '&triggered=false')).ids).toContain(sLeaves);
+  });
+
+  it('a subject re-imported with groups outside a policy’s scope is no longer shown in scope or triggered', async () => {
+    const g = uniq('dept');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g));
+    const p = person(g);
+    await importPeople(sys, [p]);
+    const sid = await subjectIdOf(sys, p.externalId);
+    await ingest(sys, [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]);
+    expect((await viewOf(policy.id, '&triggered=true')).ids).toEqual([sid]);
+
+    expect(await importPeople(sys, [{ ...p, groups: [uniq('other')] }])).toMatchObject({ updated: 1 });
+    const view = await viewOf(policy.id);
+    expect(view.entry(sid)).toMatchObject({
+      inScope: false,
+      triggered: false,
+      score: null,
+      triggeredAt: null,
+      previousTrigger: { triggeredAt: at(0), score: 45, severity: 'low' },
+    });
+    expect((await viewOf(policy.id, '&triggered=true')).ids).toEqual([]);
+    expect((await viewOf(policy.id, '&inScope=true')).ids).toEqual([]);
+    // The view without a policy filter applies the same rule to every policy.
+    const all = await sys.http.get('/v1/subjects?limit=500').set('Authorization', await sys.auth(principals.admin));
+    const mine = all.body.items.find((i: { subject: { id: string } }) => i.subject.id === sid);
+    expect(mine.policies.find((x: { policyId: string }) => x.policyId === policy.id)).toMatchObject({
+      inScope: false,
+      triggered: false,
+      score: null,
+    });
+  });
+
   it('filters that need a policy say so', async () => {
     const res = await sys.http.get('/v1/subjects?triggered=true').set('Authorization', await sys.auth(principals.admin));
     expect(res.status).toBe(400);
