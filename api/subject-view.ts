@@ -8,7 +8,7 @@
 import { inArray } from 'drizzle-orm';
 import type { Db } from '../db';
 import { appendAudit } from '../db/audit';
-import { getSettings } from '../db/queries/settings';
+import { showsAnonymizedNames } from '../db/queries/settings';
 import { identityVault, regions } from '../db/schema';
 import type { Principal } from '../domain/authz';
 import type { Config } from '../infra/config';
@@ -41,8 +41,7 @@ export async function subjectRefs(
 ): Promise<Map<string, SubjectRef>> {
   const refs = new Map<string, SubjectRef>(subjects.map((s) => [s.id, { id: s.id, pseudonym: s.pseudonym }]));
   if (subjects.length === 0 || !principal.roles.some((r) => MAY_SEE_NAMES.has(r))) return refs;
-  const settings = await getSettings(deps.db);
-  if (settings.showAnonymizedNames) return refs;
+  if (await showsAnonymizedNames(deps.db)) return refs;
   const codes = [...new Set(subjects.map((s) => s.region))];
   const allowed = new Set(
     (

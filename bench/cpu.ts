@@ -19,7 +19,11 @@ export function cpuByComponent(): CpuSeconds {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      info.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick, name });
+      // utime + stime, plus cutime + cstime: the CPU of children it has reaped (Postgres backends
+      // that exited, counted by the postmaster), which would otherwise vanish between two readings.
+      const own = Number(f[11]) + Number(f[12]);
+      const reaped = Number(d) === process.pid ? 0 : Number(f[13]) + Number(f[14]);
+      info.set(Number(d), { ppid: Number(f[1]), cpu: (own + reaped) / tick, name });
     } catch {
       // gone meanwhile
     }

@@ -3,23 +3,7 @@
  * one write the API makes to `cases`, because "at most one active case per subject" is a Postgres
  * invariant that must hold atomically with the alert's confirmation.
  */
-import {
-  and,
-  arrayContains,
-  arrayOverlaps,
-  asc,
-  desc,
-  eq,
-  gte,
-  inArray,
-  lte,
-  ne,
-  notExists,
-  or,
-  sql,
-  type SQL,
-} from 'drizzle-orm';
-import { unionAll } from 'drizzle-orm/pg-core';
+import { and, arrayContains, arrayOverlaps, asc, eq, inArray, ne, notExists, or, sql, type SQL } from 'drizzle-orm';
 import { appendAudit, type AuditEntry } from '../audit';
 import type { DbOrTx, Db } from '../index';
 import { alerts, caseEvents, caseNotes, cases, stepDecisions, steps, subjects, type CaseRow, type StepRow } from '../schema';
@@ -164,8 +148,28 @@ const caseListColumns = {
   updatedAt: cases.updatedAt,
 };
 
+/** One row of the case list (the columns of `caseListColumns`). */
+export interface CaseListRow {
+  id: string;
+  subjectId: string;
+  pseudonym: string;
+  region: string;
+  status: CaseStatus;
+  severity: Severity;
+  owner: string | null;
+  alertCount: number;
+  openedBy: string;
+  resolution: CaseRow['resolution'];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
 /** Above this many (region × status × severity) combinations, the list is one plain query. */
 const MAX_LIST_BRANCHES = 24;
+
+const LIST_SELECT = `select c.id, c.subject_id as "subjectId", s.pseudonym, c.region, c.status, c.severity, c.owner,
+  c.alert_count as "alertCount", c.opened_by as "openedBy", c.resolution, c.created_at as "createdAt", c.updated_at as "updatedAt"
+  from cases c join subjects s on s.id = c.subject_id`;
 
 /**
  * The case list: newest first, keyset on (created_at, id), limited to the caller's regions.
@@ -174,88 +178,119 @@ const MAX_LIST_BRANCHES = 24;
  * `severity=low,high`) would make one query read every matching row to sort them; instead each
  * combination is its own branch that an index on (…, created_at, id) serves already ordered and
  * stops after a page, and the branches' pages are merged (`union all`, then one small sort).
+ *
+ * The hot read of the API, so plain SQL (no query objects built per request); every value is a
+ * parameter.
  */
-export function listCases(
-  db: DbOrTx,
+export async function listCases(
+  db: Db,
   opts: { filters: CaseFilters; scope: string[] | null; limit: number; after: [string, string] | null },
-) {
+): Promise<CaseListRow[]> {
   const f = opts.filters;
   // The regions the list may show: the filter's, within the caller's scope.
   let regions: string[] | null = opts.scope;
   if (f.region) regions = opts.scope === null || opts.scope.includes(f.region) ? [f.region] : [];
-  if (regions !== null && regions.length === 0) regions = [''];
-  const common: (SQL | undefined)[] = [];
-  if (f.owner) common.push(eq(cases.owner, f.owner));
-  if (f.openedFrom) common.push(gte(cases.createdAt, f.openedFrom));
-  if (f.openedTo) common.push(lte(cases.createdAt, f.openedTo));
+  if (regions !== null && regions.length === 0) return [];
+  const values: unknown[] = [];
+  const param = (v: unknown, type: string) => {
+    values.push(v);
+    return `$${values.length}::${type}`;
+  };
+  const common: string[] = [];
+  if (f.owner) common.push(`c.owner = ${param(f.owner, 'text')}`);
+  if (f.openedFrom) common.push(`c.created_at >= ${param(f.openedFrom, 'timestamptz')}`);
+  if (f.openedTo) common.push(`c.created_at <= ${param(f.openedTo, 'timestamptz')}`);
   if (opts.after) {
-    const [at, id] = opts.after;
     // A row comparison, so the btree on (…, created_at, id) serves the keyset directly.
-    common.push(sql`(${cases.createdAt}, ${cases.id}) < (${new Date(at)}, ${id}::uuid)`);
+    const [at, id] = opts.after;
+    common.push(`(c.created_at, c.id) < (${param(new Date(at), 'timestamptz')}, ${param(id, 'uuid')})`);
   }
-  const dims: Array<{ values: readonly string[] | null | undefined; cond: (v: string) => SQL; all: (vs: string[]) => SQL }> = [
-    { values: regions, cond: (v) => eq(cases.region, v), all: (vs) => inArray(cases.region, vs) },
-    {
-      values: f.status?.length ? f.status : null,
-      cond: (v) => eq(cases.status, v as CaseStatus),
-      all: (vs) => inArray(cases.status, vs as CaseStatus[]),
-    },
-    {
-      values: f.severity?.length ? f.severity : null,
-      cond: (v) => eq(cases.severity, v as Severity),
-      all: (vs) => inArray(cases.severity, vs as Severity[]),
-    },
+  const limit = param(opts.limit + 1, 'int');
+  const dims: Array<{ column: string; type: string; values: readonly string[] | null | undefined }> = [
+    { column: 'c.region', type: 'text', values: regions },
+    { column: 'c.status', type: 'case_status', values: f.status?.length ? f.status : null },
+    { column: 'c.severity', type: 'severity', values: f.severity?.length ? f.severity : null },
   ];
-  const query = (where: (SQL | undefined)[]) =>
-    db
-      .select(caseListColumns)
-      .from(cases)
-      .innerJoin(subjects, eq(subjects.id, cases.subjectId))
-      .where(and(...common, ...where))
-      .orderBy(desc(cases.createdAt), desc(cases.id))
-      .limit(opts.limit + 1);
-
-  let branches: SQL[][] = [[]];
-  for (const d of dims) if (d.values) branches = branches.flatMap((b) => d.values!.map((v) => [...b, d.cond(v)]));
-  if (branches.length === 1 || branches.length > MAX_LIST_BRANCHES) {
-    return query(
-      dims.filter((d) => d.values).map((d) => (d.values!.length === 1 ? d.cond(d.values![0]!) : d.all([...d.values!]))),
-    );
+  const where = (conds: string[]) => (conds.length ? ` where ${conds.join(' and ')}` : '');
+  const order = ' order by c.created_at desc, c.id desc limit ';
+  const combinations = dims.reduce((n, d) => n * (d.values?.length ?? 1), 1);
+  let text: string;
+  if (combinations > MAX_LIST_BRANCHES) {
+    const any = dims.filter((d) => d.values).map((d) => `${d.column} = any(${param(d.values, `${d.type}[]`)})`);
+    text = LIST_SELECT + where([...common, ...any]) + order + limit;
+  } else {
+    let branches: string[][] = [[]];
+    for (const d of dims) {
+      if (!d.values) continue;
+      const placeholders = d.values.map((v) => param(v, d.type));
+      branches = branches.flatMap((b) => placeholders.map((ph) => [...b, `${d.column} = ${ph}`]));
+    }
+    text =
+      branches.length === 1
+        ? LIST_SELECT + where([...common, ...branches[0]!]) + order + limit
+        : branches.map((b) => `(${LIST_SELECT}${where([...common, ...b])}${order}${limit})`).join(' union all ') +
+          ` order by "createdAt" desc, id desc limit ${limit}`;
   }
-  const [first, second, ...rest] = branches.map(query);
-  return unionAll(first!, second!, ...rest)
-    .orderBy(desc(cases.createdAt), desc(cases.id))
-    .limit(opts.limit + 1);
+  // Unnamed: Postgres plans each list with its values (a cached generic plan could not know how
+  // selective a region, status or date range is, nor the page size).
+  const result = await db.$client.query<CaseListRow>(text, values);
+  return result.rows;
 }
 
-export type StepWithDecisions = StepRow & {
-  decisions: Array<{
-    approver: string;
-    stakeholder: Stakeholder;
-    decision: 'approve' | 'reject';
-    comment: string;
-    decidedAt: Date;
-  }>;
-};
+/** What a decision needs to know of its case and step, read in one round trip. */
+export interface DecisionTarget {
+  caseId: string;
+  region: string;
+  /** Null when the case has no such step. */
+  step: {
+    id: string;
+    status: StepRow['status'];
+    rule: StepRow['rule'];
+    requirements: StepRow['requirements'];
+    requestedBy: string;
+    workflowId: string;
+    /** Who has decided so far. */
+    decisions: Array<{ approver: string }>;
+  } | null;
+}
 
-export async function getStep(db: DbOrTx, caseId: string, stepId: string): Promise<StepWithDecisions | null> {
-  const [row] = await db
-    .select()
-    .from(steps)
-    .where(and(eq(steps.id, stepId), eq(steps.caseId, caseId)));
+/** The case (its region) and the step with who decided it so far: the decision route's one read. */
+export async function getDecisionTarget(db: Db, caseId: string, stepId: string): Promise<DecisionTarget | null> {
+  const r = await db.$client.query<{
+    caseId: string;
+    region: string;
+    stepId: string | null;
+    status: StepRow['status'];
+    rule: StepRow['rule'];
+    requirements: StepRow['requirements'];
+    requestedBy: string;
+    workflowId: string;
+    approvers: string[];
+  }>(
+    `select c.id as "caseId", c.region, s.id as "stepId", s.status, s.rule, s.requirements,
+            s.requested_by as "requestedBy", s.workflow_id as "workflowId",
+            array(select d.approver from step_decisions d where d.step_id = s.id) as approvers
+       from cases c left join steps s on s.id = $2::uuid and s.case_id = c.id
+      where c.id = $1::uuid`,
+    [caseId, stepId],
+  );
+  const row = r.rows[0];
   if (!row) return null;
-  const decisions = await db
-    .select({
-      approver: stepDecisions.approver,
-      stakeholder: stepDecisions.stakeholder,
-      decision: stepDecisions.decision,
-      comment: stepDecisions.comment,
-      decidedAt: stepDecisions.decidedAt,
-    })
-    .from(stepDecisions)
-    .where(eq(stepDecisions.stepId, stepId))
-    .orderBy(asc(stepDecisions.decidedAt));
-  return { ...row, decisions };
+  return {
+    caseId: row.caseId,
+    region: row.region,
+    step: row.stepId
+      ? {
+          id: row.stepId,
+          status: row.status,
+          rule: row.rule,
+          requirements: row.requirements,
+          requestedBy: row.requestedBy,
+          workflowId: row.workflowId,
+          decisions: row.approvers.map((approver) => ({ approver })),
+        }
+      : null,
+  };
 }
 
 /** Everything the case page shows: the case, its alerts, notes, steps with decisions, history. */

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import type { DbOrTx } from '../index';
+import type { Db, DbOrTx } from '../index';
 import { settings, type SettingsRow } from '../schema';
 
 export interface Settings {
@@ -16,6 +16,16 @@ export async function getSettings(db: DbOrTx): Promise<Settings> {
   const [row] = await db.select().from(settings).where(eq(settings.id, 1));
   if (!row) throw new Error('settings row missing: migrations not applied');
   return toSettings(row);
+}
+
+/** Whether lists show pseudonyms only: read on every list response, so one prepared statement. */
+export async function showsAnonymizedNames(db: Db): Promise<boolean> {
+  const r = await db.$client.query<{ v: boolean }>({
+    name: 'warden_settings_anonymized',
+    text: 'select show_anonymized_names as v from settings where id = 1',
+  });
+  if (!r.rows[0]) throw new Error('settings row missing: migrations not applied');
+  return r.rows[0].v;
 }
 
 export async function updateSettings(

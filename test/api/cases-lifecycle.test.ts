@@ -341,9 +341,16 @@ describe('reading cases', () => {
       cursor = p.nextCursor;
     }
     expect(walked).toEqual([...made].reverse());
+    const eu = await sys.auth(people.investigatorEu);
+    // More combinations than branches (3 regions × 4 statuses × 3 severities): one query with = any().
+    const wide = await sys.auth({ ...people.investigator, sub: 'investigator-wide', regions: ['eu', 'us', 'apac'] });
+    const everyStatus = 'status=open,under_investigation,hr_action,closed&severity=low,medium,high';
+    expect((await get(`${from}&${everyStatus}`, wide)).items.map((c) => c.id)).toEqual([...made].reverse());
+    expect((await get(`${from}&${everyStatus}&region=eu`, wide)).items.map((c) => c.id)).toEqual([made[1], made[0]]);
+    // A region outside the caller's scope lists nothing.
+    expect((await get(`${from}&region=us`, eu)).items).toEqual([]);
 
     // An EU-only investigator sees EU cases only, and a US case is a 404.
-    const eu = await sys.auth(people.investigatorEu);
     expect((await get(`${from}`, eu)).items.map((c) => c.region)).toEqual(['eu', 'eu']);
     expect((await sys.http.get(`/v1/cases/${made[2]}`).set('Authorization', eu)).status).toBe(404);
 
