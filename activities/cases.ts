@@ -3,12 +3,12 @@
  * and notifications are keyed by ids the workflow chose (deterministic across replays and
  * retries), decisions by (step, approver), and case/step rows only move forward in `version`.
  */
-import { and, eq, lt } from 'drizzle-orm';
-import type { Db } from '../db';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../db';
 import type { CaseSnapshot, EventWrite, NoteWrite, StepState } from '../workflows/definitions';
 import { recordConfirmedViolation } from '../db/queries/subjects';
 import { appendAudit } from '../db/audit';
-import { alerts, caseEvents, caseNotes, cases, notifications, stepDecisions, steps } from '../db/schema';
+import { alerts, cases, notifications, steps } from '../db/schema';
 import type { DecisionRecord, RequirementProgress, StepRuleSnapshot } from '../domain/cases';
 import type { Stakeholder, StepKind } from '../domain/roles';
 
@@ -64,24 +64,11 @@ export function createCaseActivities(deps: { db: Db }) {
   return {
     /** Case row, notes and events of one change of a case, in one transaction. */
     async projectCase(p: CaseProjection): Promise<{ applied: boolean }> {
+      // Most changes (an alert attached, a note, an owner) write the case row, notes and events
+      // only: one statement, atomic on its own, one round trip.
+      if (!p.step && !p.resolveAlerts) return { applied: await writeCaseChange(db, p) };
       return db.transaction(async (tx) => {
         const s = p.snapshot;
-        const updated = await tx
-          .update(cases)
-          .set({
-            status: s.status,
-            owner: s.owner,
-            severity: s.severity,
-            alertCount: s.alertCount,
-            resolution: s.resolution?.outcome ?? null,
-            actionTaken: s.resolution?.actionTaken ?? null,
-            resolvedBy: s.resolution?.by ?? null,
-            resolvedAt: s.resolution ? new Date(s.resolution.at) : null,
-            version: s.version,
-            updatedAt: new Date(),
-          })
-          .where(and(eq(cases.id, p.caseId), lt(cases.version, s.version)))
-          .returning({ id: cases.id });
         if (p.step) {
           const st = p.step;
           await tx
@@ -116,36 +103,7 @@ export function createCaseActivities(deps: { db: Db }) {
             })
             .onConflictDoNothing();
         }
-        if (p.notes?.length) {
-          await tx
-            .insert(caseNotes)
-            .values(
-              p.notes.map((n) => ({
-                id: n.id,
-                caseId: p.caseId,
-                author: n.author,
-                kind: n.kind,
-                body: n.body,
-                createdAt: new Date(n.at),
-              })),
-            )
-            .onConflictDoNothing();
-        }
-        if (p.events?.length) {
-          await tx
-            .insert(caseEvents)
-            .values(
-              p.events.map((e) => ({
-                id: e.id,
-                caseId: p.caseId,
-                type: e.type,
-                actor: e.actor,
-                details: e.details,
-                at: new Date(e.at),
-              })),
-            )
-            .onConflictDoNothing();
-        }
+        const applied = await writeCaseChange(tx, p);
         if (p.resolveAlerts) {
           await tx
             .update(alerts)
@@ -162,49 +120,19 @@ export function createCaseActivities(deps: { db: Db }) {
               });
           }
         }
-        return { applied: updated.length > 0 };
+        return { applied };
       });
     },
 
     /** A step's row (and the decision that changed it), forward-only by version. */
     async projectStep(p: StepProjection): Promise<{ applied: boolean }> {
+      // A decision or a non-expiry transition: one statement, atomic on its own.
+      if (p.state.status !== 'expired') return { applied: (await writeStepChange(db, p)) !== null };
       return db.transaction(async (tx) => {
-        if (p.decision) {
-          const d = p.decision;
-          await tx
-            .insert(stepDecisions)
-            .values({
-              stepId: p.stepId,
-              approver: d.approver,
-              stakeholder: d.stakeholder,
-              decision: d.decision,
-              comment: d.comment,
-              requestId: d.requestId ?? null,
-              decidedAt: new Date(d.at),
-            })
-            .onConflictDoNothing();
-        }
-        const s = p.state;
-        const updated = await tx
-          .update(steps)
-          .set({
-            status: s.status,
-            outcomeReason: s.reason,
-            requirements: s.requirements,
-            progress: s.progress,
-            outstanding: s.outstanding,
-            escalated: s.escalated,
-            dueAt: new Date(s.dueAt),
-            decidedAt: s.decidedAt ? new Date(s.decidedAt) : null,
-            version: s.version,
-            updatedAt: new Date(),
-          })
-          .where(and(eq(steps.id, p.stepId), lt(steps.version, s.version)))
-          .returning({ id: steps.id, caseId: steps.caseId, kind: steps.kind, region: steps.region });
-        const row = updated[0];
-        if (row && s.status === 'expired') {
+        const row = await writeStepChange(tx, p);
+        if (row) {
           // An automatic transition: no person asked for it, so the API never audits it. Once per
-          // step: the version guard above lets a retry through only if nothing was written.
+          // step: the version guard lets a retry through only if nothing was written.
           await appendAudit(tx, {
             actor: 'system:sla',
             action: 'step.expire',
@@ -213,10 +141,10 @@ export function createCaseActivities(deps: { db: Db }) {
             targetId: row.id,
             region: row.region,
             outcome: 'allowed',
-            details: { caseId: row.caseId, kind: row.kind, reason: s.reason },
+            details: { caseId: row.caseId, kind: row.kind, reason: p.state.reason },
           });
         }
-        return { applied: updated.length > 0 };
+        return { applied: row !== null };
       });
     },
 
@@ -260,4 +188,61 @@ export function createCaseActivities(deps: { db: Db }) {
       });
     },
   };
+}
+
+/**
+ * The case row (forward-only by version), its new notes and its events, in one statement: the data
+ * modifying CTEs all run, atomically, whatever the final select reads. Notes and events are keyed
+ * by ids the workflow chose, so a retry inserts nothing twice. True when the row moved forward.
+ */
+async function writeCaseChange(db: Db | Tx, p: CaseProjection): Promise<boolean> {
+  const s = p.snapshot;
+  const notes = (p.notes ?? []).map((n) => ({ id: n.id, author: n.author, kind: n.kind, body: n.body, at: n.at }));
+  const events = (p.events ?? []).map((e) => ({ id: e.id, type: e.type, actor: e.actor, details: e.details, at: e.at }));
+  const r = await db.execute<{ applied: boolean }>(sql`
+    with moved as (
+      update cases set status = ${s.status}::case_status, owner = ${s.owner}, severity = ${s.severity}::severity,
+             alert_count = ${s.alertCount}, resolution = ${s.resolution?.outcome ?? null}::case_resolution,
+             action_taken = ${s.resolution?.actionTaken ?? null}, resolved_by = ${s.resolution?.by ?? null},
+             resolved_at = ${s.resolution?.at ?? null}::timestamptz, version = ${s.version}, updated_at = ${new Date().toISOString()}::timestamptz
+       where id = ${p.caseId}::uuid and version < ${s.version}
+      returning 1),
+    new_notes as (
+      insert into case_notes (id, case_id, author, kind, body, created_at)
+      select n.id, ${p.caseId}::uuid, n.author, n.kind, n.body, n.at
+        from jsonb_to_recordset(${JSON.stringify(notes)}::jsonb) as n(id uuid, author text, kind note_kind, body text, at timestamptz)
+      on conflict do nothing),
+    new_events as (
+      insert into case_events (id, case_id, type, actor, details, at)
+      select e.id, ${p.caseId}::uuid, e.type, e.actor, e.details, e.at
+        from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(id uuid, type text, actor text, details jsonb, at timestamptz)
+      on conflict do nothing)
+    select exists (select 1 from moved) as applied`);
+  return r.rows[0]!.applied;
+}
+
+/**
+ * A step's row (forward-only by version) and the decision that changed it (once per approver), in
+ * one statement. The step's ids when the row moved forward, else null.
+ */
+async function writeStepChange(
+  db: Db | Tx,
+  p: StepProjection,
+): Promise<{ id: string; caseId: string; kind: StepKind; region: string } | null> {
+  const s = p.state;
+  const d = p.decision;
+  const r = await db.execute<{ id: string; caseId: string; kind: StepKind; region: string }>(sql`
+    with decided as (
+      insert into step_decisions (step_id, approver, stakeholder, decision, comment, request_id, decided_at)
+      select ${p.stepId}::uuid, ${d?.approver ?? null}, ${d?.stakeholder ?? null}::stakeholder, ${d?.decision ?? null}::step_decision,
+             ${d?.comment ?? null}, ${d?.requestId ?? null}, ${d?.at ?? null}::timestamptz
+       where ${d !== undefined}::boolean
+      on conflict do nothing)
+    update steps set status = ${s.status}::step_status, outcome_reason = ${s.reason}, requirements = ${JSON.stringify(s.requirements)}::jsonb,
+           progress = ${JSON.stringify(s.progress)}::jsonb, outstanding = ${sql.param(s.outstanding)}::text[], escalated = ${s.escalated},
+           due_at = ${s.dueAt}::timestamptz, decided_at = ${s.decidedAt ?? null}::timestamptz, version = ${s.version},
+           updated_at = ${new Date().toISOString()}::timestamptz
+     where id = ${p.stepId}::uuid and version < ${s.version}
+    returning id, case_id as "caseId", kind, region`);
+  return r.rows[0] ?? null;
 }

@@ -47,15 +47,25 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
     algorithms = ['HS256'];
     issuer = DEV_ISSUER;
   }
+  // Tokens verified lately: a client's next calls with the same token skip the signature check and
+  // the claims' parsing. An entry lives at most VERIFIED_TTL_MS (so a key withdrawn from a JWKS
+  // stops working within that time) and never past the token's own `exp`.
+  const verified = new Map<string, { principal: Principal; until: number }>();
   return {
     async authenticate(header) {
       if (!header) throw unauthenticated('Missing Authorization header: expected "Bearer <token>"');
       const m = /^Bearer\s+(\S+)$/i.exec(header);
       if (!m) throw unauthenticated('Malformed Authorization header: expected "Bearer <token>"');
+      const token = m[1]!;
+      const hit = verified.get(token);
+      if (hit) {
+        if (Date.now() < hit.until) return hit.principal;
+        verified.delete(token);
+      }
       let payload: unknown;
       try {
-        const verified = await jwtVerify(m[1]!, key as Uint8Array, { algorithms, issuer, audience: a.audience });
-        payload = verified.payload;
+        const result = await jwtVerify(token, key as Uint8Array, { algorithms, issuer, audience: a.audience });
+        payload = result.payload;
       } catch (err) {
         const code = (err as { code?: string }).code;
         throw unauthenticated(code === 'ERR_JWT_EXPIRED' ? 'Token expired' : 'Invalid token');
@@ -68,10 +78,26 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
       const c = claims.data;
       if (c.roles.includes('approver') && !c.stakeholder)
         throw unauthenticated('Invalid token claims: approvers need a stakeholder');
-      return { sub: c.sub, roles: c.roles, stakeholder: c.stakeholder, regions: c.regions, languages: c.languages };
+      // Frozen: the same principal serves every request made with this token.
+      const principal: Principal = Object.freeze({
+        sub: c.sub,
+        roles: Object.freeze([...c.roles]) as Principal['roles'],
+        stakeholder: c.stakeholder,
+        regions: Object.freeze([...c.regions]) as Principal['regions'],
+        languages: Object.freeze([...c.languages]) as Principal['languages'],
+      });
+      const exp = typeof (payload as { exp?: unknown }).exp === 'number' ? (payload as { exp: number }).exp * 1000 : Infinity;
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, until: Math.min(Date.now() + VERIFIED_TTL_MS, exp) });
+      return principal;
     },
   };
 }
+
+/** How long a verified token is taken on trust before its signature is checked again. */
+const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens remembered at most (the oldest is forgotten first). */
+const VERIFIED_MAX = 10_000;
 
 function guessAlg(pem: string): string {
   // Ed25519 SPKI keys are short; EC P-256 medium; anything else RSA.

@@ -51,6 +51,22 @@ describe('bearer-token authentication', () => {
     await expect401(`Bearer ${jwt}`, /Token expired/);
   });
 
+  it('a token accepted (and remembered) before it expires is refused once it has expired', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const jwt = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setIssuer(DEV_ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(secret());
+    for (let i = 0; i < 2; i++) {
+      expect((await sys.http.get('/v1/regions').set('Authorization', `Bearer ${jwt}`)).status).toBe(200);
+    }
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 100));
+    await expect401(`Bearer ${jwt}`, /Token expired/);
+  });
+
   it('an unsigned token (alg: none) is refused', async () => {
     const jwt = new UnsecuredJWT(claims).setSubject('alice').setIssuer(DEV_ISSUER).setExpirationTime('1h').encode();
     await expect401(`Bearer ${jwt}`, /Invalid token/);
