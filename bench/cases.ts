@@ -16,6 +16,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { workflowIds } from '../workflows/definitions';
@@ -179,7 +180,13 @@ async function main() {
           body: { comment: 'bench confirm' },
         }));
       let cpu0 = cpuByComponent();
-      const burst = await runLoad({ base: sys.url, requests: confirmReq(1000), mode: 'closed', concurrency: 16 });
+      const burst = await runLoad({
+        base: sys.url,
+        requests: confirmReq(1000),
+        mode: 'closed',
+        concurrency: 16,
+        bodies: 'failures',
+      });
       expectAll(burst.results, 201);
       // Until the last case workflow has run, not only the last answer: a backlog is not throughput.
       const caseRate = 1000 / ((burst.elapsedMs + (await drain('after the burst'))) / 1000);
@@ -251,6 +258,7 @@ async function main() {
         base: sys.url,
         mode: 'paced',
         rate: 50,
+        bodies: 'failures',
         requests: Array.from({ length: 500 }, (_, i) => {
           const { caseId, stepId } = stepCases[i % stepCases.length]!;
           return {
@@ -379,8 +387,20 @@ async function main() {
       for (const rate of [50, 200]) {
         out(`# case list at ${rate} req/s (open loop, ${rate * 10} requests)`);
         let cpu0 = cpuByComponent();
-        const lists = await runLoad({ base: sys.url, mode: 'paced', rate, requests: listRequests(rate * 10) });
+        const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+        loopDelay.enable();
+        const lists = await runLoad({
+          base: sys.url,
+          mode: 'paced',
+          rate,
+          requests: listRequests(rate * 10),
+          bodies: 'failures',
+        });
+        loopDelay.disable();
         expectAll(lists.results, 200);
+        out(
+          `#   the API's event loop meanwhile: delay p99 ${ms(loopDelay.percentile(99) / 1e6)}, max ${ms(loopDelay.max / 1e6)}`,
+        );
         const listCpu = cpuPerItem(cpu0, cpuByComponent(), lists.results.length);
         // Where the tail comes from: the slowest request shapes (filters, page, caller).
         const shapes = new Map<string, number[]>();
