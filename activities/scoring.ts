@@ -21,13 +21,15 @@
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
+import { parseSnapshot, subjectCache, type CachedSignal, type CachedSubject } from '../db/queries/scoring-cache';
 import {
   addToDailyCounter,
   insertAlerts,
   loadActivePolicies,
+  loadScoringBasis,
   loadSignalsInRanges,
+  loadSubjectSignals,
   loadSubjectStates,
-  loadSubjectsWithTriggers,
   lockDailyCounter,
   pairKey,
   writeScoring,
@@ -71,25 +73,68 @@ function signalsSeen(policy: ScoringPolicy, signals: ScoringSignal[]): number {
   return n;
 }
 
+type Which = { subjectIds: string[] } | { batchId: string };
+
 /**
- * Read phase: everything the computation needs, from one snapshot (4 queries). The subjects are
- * given, or those stored with the batch.
+ * Read phase: everything the computation needs, from one snapshot (3 or 4 queries). The subjects
+ * are given, or those stored with the batch. What this process already read about a subject in an
+ * earlier snapshot (scoring-cache.ts) is completed with what that snapshot did not see, so only
+ * new signals travel; the result is the same as reading everything in this snapshot.
  */
-async function readSnapshot(db: Db, which: { subjectIds: string[] } | { batchId: string }, only?: string[]) {
-  return db.transaction(
+async function readSnapshot(db: Db, which: Which, only?: string[]) {
+  const cache = subjectCache(db);
+  const read = await db.transaction(
     async (tx) => {
-      const policies = await loadActivePolicies(tx, only);
-      if (!policies.length) return null;
-      const subjects = await loadSubjectsWithTriggers(tx, which, triggerFilter(policies.map((p) => p.template)));
+      const basis = await loadScoringBasis(tx, which, only);
+      const { policies } = basis;
+      if (!policies.length || !basis.subjects.length) return { batchSubjects: basis.batchSubjects, snap: null };
+      const filter = triggerFilter(policies.map((p) => p.template));
+      const filterKey = JSON.stringify(filter);
+      const snap = parseSnapshot(basis.snap);
+      const prior = new Map<string, CachedSubject>();
+      for (const s of basis.subjects) {
+        const e = cache.usable(s.id, snap, filterKey);
+        if (e) prior.set(s.id, e);
+      }
+      const fresh = await loadSubjectSignals(
+        tx,
+        basis.subjects.map((s) => {
+          const e = prior.get(s.id);
+          return { s: s.id, snap: e?.snap.text ?? null, all: !!e?.window };
+        }),
+        filter,
+      );
+
+      // Each subject's trigger candidates and cached window, brought up to this snapshot.
+      const next = new Map<string, CachedSubject>();
+      for (const s of basis.subjects) {
+        const e = prior.get(s.id);
+        const d = fresh.get(s.id);
+        const candidates = d ? d.signals.filter((x) => x.id in d.attributes).map((x) => asTrigger(x, d.attributes[x.id]!)) : [];
+        let window = e?.window ?? null;
+        if (window && d?.signals.length) {
+          const added = d.signals.filter((x) => inRange(x, window!.from, window!.to));
+          if (added.length) window = { ...window, signals: [...window.signals, ...added] };
+        }
+        next.set(s.id, {
+          snap,
+          filter: filterKey,
+          triggers: e ? (candidates.length ? [...e.triggers, ...candidates] : e.triggers) : candidates,
+          window,
+        });
+      }
+
       // Triggered subjects only: the ranges cover their windows and the baseline before them.
       const ranges: Array<{ subjectId: string; from: number; to: number }> = [];
       const covering = new Map<string, ScoringPolicy[]>();
-      for (const s of subjects) {
+      for (const s of basis.subjects) {
+        const triggers = next.get(s.id)!.triggers;
+        if (!triggers.length) continue;
         const mine = policies.filter((p) => inScope(p.scope, s));
         let from = Infinity;
         let to = -Infinity;
         for (const p of mine) {
-          for (const t of s.triggers) {
+          for (const t of triggers) {
             if (!TEMPLATES[p.template].isTrigger(t)) continue;
             from = Math.min(from, t.occurredAt - (p.boosters.aboveUsualActivity > 0 ? BASELINE_DAYS * DAY_MS : 0));
             to = Math.max(to, t.occurredAt + p.activationWindowDays * DAY_MS);
@@ -100,25 +145,45 @@ async function readSnapshot(db: Db, which: { subjectIds: string[] } | { batchId:
           covering.set(s.id, mine);
         }
       }
-      if (!ranges.length) return null;
+      if (!ranges.length) return { batchSubjects: basis.batchSubjects, snap: null, next };
+
+      // Windows not cached (or narrower than needed) are read whole.
+      const missing = ranges.filter((r) => {
+        const w = next.get(r.subjectId)!.window;
+        return !w || w.from > r.from || w.to < r.to;
+      });
+      const windows = await loadSignalsInRanges(tx, missing);
+      for (const r of missing) {
+        next.get(r.subjectId)!.window = { from: r.from, to: r.to, signals: windows.get(r.subjectId) ?? [] };
+      }
       const ids = ranges.map((r) => r.subjectId);
       return {
-        subjects: new Map(subjects.map((s) => [s.id, s])),
-        covering,
-        ranges,
-        inRange: await loadSignalsInRanges(tx, ranges),
-        states: await loadSubjectStates(tx, ids),
+        batchSubjects: basis.batchSubjects,
+        next,
+        snap: {
+          subjects: new Map(basis.subjects.map((s) => [s.id, s])),
+          cached: next,
+          covering,
+          ranges,
+          states: await loadSubjectStates(tx, ids),
+        },
       };
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   );
+  if (read.next) for (const [id, e] of read.next) cache.put(id, e);
+  return read;
 }
 
-/** How many subjects a stored batch has (0: no such batch). */
-async function batchSubjectCount(db: Db, batchId: string): Promise<number> {
-  const res = await db.execute<{ n: number }>(sql`select subjects as n from signal_batches where id = ${batchId}::uuid`);
-  return res.rows[0]?.n ?? 0;
-}
+/** A stored signal in a window's range `[from, to]` (ms bounds, compared as the database does: in µs). */
+const inRange = (x: CachedSignal, from: number, to: number) => x.us >= from * 1000 && x.us <= to * 1000;
+
+/** A trigger candidate: its attributes, and its time floored to the millisecond. */
+const asTrigger = (x: CachedSignal, attributes: Record<string, unknown>): CachedSignal => ({
+  ...x,
+  occurredAt: Math.floor(x.us / 1000),
+  attributes,
+});
 
 const markScored = (db: Db, batchId: string | undefined) =>
   batchId
@@ -142,14 +207,13 @@ export async function scoreSubjects(
     alertsRaised: [],
     suppressedByCap: 0,
   };
-  let snap: Awaited<ReturnType<typeof readSnapshot>> = null;
+  let snap: NonNullable<Awaited<ReturnType<typeof readSnapshot>>['snap']> | null = null;
   if (subjectIds) {
-    if (subjectIds.length) snap = await readSnapshot(db, { subjectIds }, input.policyIds);
+    if (subjectIds.length) snap = (await readSnapshot(db, { subjectIds }, input.policyIds)).snap;
   } else if (input.batchId) {
-    [snap, result.subjects] = await Promise.all([
-      readSnapshot(db, { batchId: input.batchId }, input.policyIds),
-      batchSubjectCount(db, input.batchId),
-    ]);
+    const read = await readSnapshot(db, { batchId: input.batchId }, input.policyIds);
+    snap = read.snap;
+    result.subjects = read.batchSubjects;
   }
   if (!snap) {
     await markScored(db, input.batchId);
@@ -158,13 +222,14 @@ export async function scoreSubjects(
 
   // Compute (pure).
   const computed: Computed[] = [];
-  for (const { subjectId } of snap.ranges) {
+  for (const { subjectId, from, to } of snap.ranges) {
     const s = snap.subjects.get(subjectId)!;
     const state = snap.states.get(subjectId)!;
+    const cached = snap.cached.get(subjectId)!;
     // Window signals plus the trigger candidates (which carry the attributes triggers look at).
     const byId = new Map<string, ScoringSignal>();
-    for (const x of snap.inRange.get(subjectId) ?? []) byId.set(x.id, x);
-    for (const x of s.triggers) byId.set(x.id, x);
+    for (const x of cached.window!.signals) if (inRange(x, from, to)) byId.set(x.id, x);
+    for (const x of cached.triggers) byId.set(x.id, x);
     const signals = [...byId.values()];
     const subject = { id: subjectId, groups: s.groups, hasConfirmedViolation: state.hasConfirmedViolation };
     for (const policy of snap.covering.get(subjectId)!) {

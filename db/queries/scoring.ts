@@ -4,13 +4,11 @@
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { ScoringPolicy } from '../../domain/policies';
-import type { RiskFactor, ScoringSignal } from '../../domain/scoring';
+import type { RiskFactor } from '../../domain/scoring';
 import type { Severity, SignalType } from '../../domain/signals';
 import type { DbOrTx } from '../index';
 import { policies, type PolicyRow } from '../schema';
-
-/** A timestamp column as epoch milliseconds. */
-const MS = (column: string) => sql.raw(`floor(extract(epoch from ${column}) * 1000)::float8`);
+import type { CachedSignal } from './scoring-cache';
 
 export function toScoringPolicy(row: PolicyRow): ScoringPolicy {
   return {
@@ -40,87 +38,130 @@ export async function loadActivePolicies(db: DbOrTx, only?: string[]): Promise<S
   return rows.map(toScoringPolicy).sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-/**
- * The subjects that have trigger candidates (signals of the filter's types; for the restricted
- * types, of the allowed severities only), with those candidates, in one round trip. Subjects
- * without any are left out: they have no score to compute.
- */
-export async function loadSubjectsWithTriggers(
-  db: DbOrTx,
-  which: { subjectIds: string[] } | { batchId: string },
-  filter: { types: string[]; restrictedTypes: string[]; severities: string[] },
-) {
-  if (!filter.types.length || ('subjectIds' in which && !which.subjectIds.length)) return [];
-  // A batch's subjects are read where they are stored, never sent back and forth.
-  const ids =
-    'subjectIds' in which
-      ? sql`${sql.param(which.subjectIds)}::uuid[]`
-      : sql`(select b.subject_ids from signal_batches b where b.id = ${which.batchId}::uuid)::uuid[]`;
-  const res = await db.execute<{ sid: string; region: string; groups: string[] } & SignalDbRow>(sql`
-    select s.id as sid, s.region, s.groups,
-           x.id::text as id, x.subject_id, x.type, x.severity, ${MS('x.occurred_at')} as occurred_ms, x.count, x.attributes
-    from subjects s
-    join signals x on x.subject_id = s.id and x.type = any(${sql.param(filter.types)}::text[])
-    where s.id = any(${ids})
-      and (x.type <> all(${sql.param(filter.restrictedTypes)}::text[]) or x.severity::text = any(${sql.param(filter.severities)}::text[]))`);
-  const out = new Map<string, { id: string; region: string; groups: string[]; triggers: ScoringSignal[] }>();
-  for (const r of res.rows) {
-    let s = out.get(r.sid);
-    if (!s) out.set(r.sid, (s = { id: r.sid, region: r.region, groups: r.groups, triggers: [] }));
-    s.triggers.push(toSignal(r));
-  }
-  return [...out.values()];
-}
-
-interface SignalDbRow extends Record<string, unknown> {
-  id: string;
-  subject_id: string;
-  type: string;
-  severity: Severity | null;
-  /** Epoch milliseconds (raw `execute` results bypass drizzle's date mapping). */
-  occurred_ms: number;
-  count: number;
-  attributes?: Record<string, unknown>;
-}
-
-const toSignal = (r: SignalDbRow): ScoringSignal => ({
-  id: r.id,
-  type: r.type as SignalType,
-  severity: r.severity,
-  occurredAt: Number(r.occurred_ms),
-  count: r.count,
-  attributes: r.attributes ?? {},
-});
+/** A signal as the compact lists carry it: `id type severity occurredMicros count`. */
+const SIGNAL_TEXT = `concat_ws(' ', x.id, x.type, coalesce(x.severity::text, '-'),
+                             (date_part('epoch', x.occurred_at) * 1000000)::int8, x.count)`;
 
 /**
  * Every signal of each subject within its time range (inclusive). One row per subject, its signals
- * as one text `id type severity occurredMs count,…`: per-row JSON building and numeric epoch
+ * as one text `id type severity occurredMicros count,…`: per-row JSON building and numeric epoch
  * extraction cost Postgres more than the scan, and parsing thousands of rows field by field cost
  * Node more than the query. The per-subject subquery keeps the plan on the subject index (a join
- * was planned as a scan of the whole table). Times are floored to the millisecond, exactly (via
- * integer microseconds), like `MS`.
+ * was planned as a scan of the whole table).
  */
 export async function loadSignalsInRanges(
   db: DbOrTx,
   ranges: Array<{ subjectId: string; from: number; to: number }>,
-): Promise<Map<string, ScoringSignal[]>> {
-  const out = new Map<string, ScoringSignal[]>();
+): Promise<Map<string, CachedSignal[]>> {
+  const out = new Map<string, CachedSignal[]>();
   if (!ranges.length) return out;
   const json = JSON.stringify(
     ranges.map((r) => ({ s: r.subjectId, f: new Date(r.from).toISOString(), t: new Date(r.to).toISOString() })),
   );
   const res = await db.execute<{ subject_id: string; xs: string | null }>(sql`
     select r.s as subject_id,
-      (select string_agg(concat_ws(' ', x.id, x.type, coalesce(x.severity::text, '-'),
-                                   (date_part('epoch', x.occurred_at) * 1000000)::int8 / 1000, x.count), ',')
+      (select string_agg(${sql.raw(SIGNAL_TEXT)}, ',')
        from signals x
        where x.subject_id = r.s and x.occurred_at >= r.f and x.occurred_at <= r.t) as xs
     from json_to_recordset(${json}::json) as r(s uuid, f timestamptz, t timestamptz)`);
-  for (const r of res.rows) {
-    if (!r.xs) continue;
-    out.set(r.subject_id, parseSignalList(r.xs));
-  }
+  for (const r of res.rows) out.set(r.subject_id, r.xs ? parseSignalList(r.xs) : []);
   return out;
+}
+
+/** What one subject's read brought: signals (attributes left out) and trigger candidates' attributes by id. */
+export interface SubjectRead {
+  signals: CachedSignal[];
+  attributes: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Per subject, in one round trip:
+ * - given a snapshot (`snap`, from `pg_current_snapshot()` of an earlier scoring): the subject's
+ *   signals that snapshot did not see — all of them when `all`, else only trigger candidates;
+ * - without one: every trigger candidate of the subject.
+ * Trigger candidates come with their attributes (what the trigger rules look at). Subjects with
+ * nothing to return are left out.
+ */
+export async function loadSubjectSignals(
+  db: DbOrTx,
+  subjects: Array<{ s: string; snap: string | null; all: boolean }>,
+  filter: { types: string[]; restrictedTypes: string[]; severities: string[] },
+): Promise<Map<string, SubjectRead>> {
+  const out = new Map<string, SubjectRead>();
+  if (!subjects.length || !filter.types.length) return out;
+  const candidate = sql`(x.type = any(${sql.param(filter.types)}::text[])
+    and (x.type <> all(${sql.param(filter.restrictedTypes)}::text[]) or x.severity::text = any(${sql.param(filter.severities)}::text[])))`;
+  const res = await db.execute<{ sid: string; xs: string; ta: Record<string, Record<string, unknown>> | null }>(sql`
+    with r as materialized (
+      select * from json_to_recordset(${JSON.stringify(subjects)}::json) as r(s uuid, snap pg_snapshot, "all" boolean)
+    )
+    select r.s as sid, d.xs, d.ta
+    from r cross join lateral (
+      select string_agg(${sql.raw(SIGNAL_TEXT)}, ',') as xs, json_object_agg(x.id, x.attributes) filter (where ${candidate}) as ta
+      from signals x
+      where x.subject_id = r.s and x.xid >= pg_snapshot_xmin(r.snap) and not pg_visible_in_snapshot(x.xid, r.snap)
+        and (r."all" or ${candidate})
+    ) d
+    where r.snap is not null and d.xs is not null
+    union all
+    select r.s, d.xs, d.ta
+    from r cross join lateral (
+      select string_agg(${sql.raw(SIGNAL_TEXT)}, ',') as xs, json_object_agg(x.id, x.attributes) as ta
+      from signals x
+      where x.subject_id = r.s and ${candidate}
+    ) d
+    where r.snap is null and d.xs is not null`);
+  for (const r of res.rows) out.set(r.sid, { signals: parseSignalList(r.xs), attributes: r.ta ?? {} });
+  return out;
+}
+
+/** What one scoring starts from, read in its snapshot in one round trip. */
+export interface ScoringBasis {
+  /** `pg_current_snapshot()`: the transaction's snapshot. */
+  snap: string;
+  policies: ScoringPolicy[];
+  subjects: Array<{ id: string; region: string; groups: string[] }>;
+  /** For a batch: how many subjects it has (0: no such batch). */
+  batchSubjects: number;
+}
+
+/**
+ * The snapshot, the active policies (or the given ones among them), and the subjects (the given
+ * ones, or those stored with the batch: never sent back and forth) with what scoping needs.
+ */
+export async function loadScoringBasis(
+  db: DbOrTx,
+  which: { subjectIds: string[] } | { batchId: string },
+  only?: string[],
+): Promise<ScoringBasis> {
+  const ids =
+    'subjectIds' in which
+      ? sql`${sql.param(which.subjectIds)}::uuid[]`
+      : sql`(select b.subject_ids from signal_batches b where b.id = ${which.batchId}::uuid)::uuid[]`;
+  const res = await db.execute<{
+    snap: string;
+    policies: Array<Omit<ScoringPolicy, 'priorityGroups'> & { priorityGroups: string[] }>;
+    subjects: Array<[string, string, string[]]>;
+    n: number | null;
+  }>(sql`
+    select pg_current_snapshot()::text as snap,
+      (select coalesce(json_agg(json_build_object(
+                'id', p.id, 'version', p.version, 'template', p.template, 'scope', p.scope,
+                'priorityGroups', p.priority_groups, 'indicators', p.indicators, 'thresholds', p.thresholds,
+                'boosters', p.boosters, 'activationWindowDays', p.activation_window_days, 'dailyAlertCap', p.daily_alert_cap)
+              order by p.id), '[]'::json)
+       from policies p
+       where p.status = 'active' ${only ? sql`and p.id = any(${sql.param(only)}::uuid[])` : sql``}) as policies,
+      (select coalesce(json_agg(json_build_array(s.id, s.region, s.groups) order by s.id), '[]'::json)
+       from subjects s where s.id = any(${ids})) as subjects,
+      ${'batchId' in which ? sql`(select b.subjects from signal_batches b where b.id = ${which.batchId}::uuid)` : sql`null::int`} as n`);
+  const row = res.rows[0]!;
+  return {
+    snap: row.snap,
+    policies: row.policies.sort((a, b) => (a.id < b.id ? -1 : 1)),
+    subjects: row.subjects.map(([id, region, groups]) => ({ id, region, groups })),
+    batchSubjects: row.n ?? 0,
+  };
 }
 
 /** Canonical strings for the few type and severity names (cheaper comparisons later). */
@@ -131,9 +172,12 @@ const name = (s: string) => {
   return n;
 };
 
-/** `id type severity occurredMs count,…` → signals, in one pass without intermediate arrays. */
-export function parseSignalList(text: string): ScoringSignal[] {
-  const list: ScoringSignal[] = [];
+/**
+ * `id type severity occurredMicros count,…` → signals, in one pass without intermediate arrays.
+ * `occurredAt` is the time in milliseconds truncated (as the integer division in SQL gave it).
+ */
+export function parseSignalList(text: string): CachedSignal[] {
+  const list: CachedSignal[] = [];
   let i = 0;
   const next = (sep: string) => {
     let j = text.indexOf(sep, i);
@@ -146,9 +190,17 @@ export function parseSignalList(text: string): ScoringSignal[] {
     const id = next(' ');
     const type = name(next(' ')) as SignalType;
     const severity = next(' ');
-    const occurredAt = Number(next(' '));
+    const us = Number(next(' '));
     const count = Number(next(','));
-    list.push({ id, type, severity: severity === '-' ? null : (name(severity) as Severity), occurredAt, count, attributes: {} });
+    list.push({
+      id,
+      type,
+      severity: severity === '-' ? null : (name(severity) as Severity),
+      occurredAt: Math.trunc(us / 1000),
+      us,
+      count,
+      attributes: {},
+    });
   }
   return list;
 }

@@ -1,9 +1,26 @@
-import { bigint, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { SIGNAL_SOURCES } from '../../domain/signals';
 import { severity } from './alerts';
 import { subjects } from './subjects';
 
 export const signalSource = pgEnum('signal_source', SIGNAL_SOURCES);
+
+/** A 64-bit transaction id (`pg_current_xact_id()`), as text. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
 
 /**
  * Every accepted signal, once: `(source, external_id)` is the connector's idempotency key, so a
@@ -29,11 +46,21 @@ export const signals = pgTable(
     sealed: text('sealed'),
     batchId: uuid('batch_id').notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /**
+     * The inserting transaction. With a snapshot taken earlier (`pg_current_snapshot()`), the rows
+     * a later snapshot sees and that one did not are exactly those whose transaction it does not
+     * see: what lets scoring keep a subject's signals per process and read only what is new.
+     */
+    xid: xid8('xid')
+      .notNull()
+      .default(sql`pg_current_xact_id()`),
   },
   (t) => [
     unique('signals_source_external_id_key').on(t.source, t.externalId),
     // Serves both scoring look-ups: a subject's triggers (by type) and its windows (by time).
     index('signals_subject_type_time_idx').on(t.subjectId, t.type, t.occurredAt),
+    // A subject's signals committed after a given snapshot (scoring's per-process cache).
+    index('signals_subject_xid_idx').on(t.subjectId, t.xid),
   ],
 );
 export type SignalRow = typeof signals.$inferSelect;

@@ -6,6 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scoreSubjects } from '../../activities/scoring';
+import { subjectCache } from '../../db/queries/scoring-cache';
+import { createLogger } from '../../infra/logger';
 import { recordConfirmedViolation } from '../../db/queries/subjects';
 import { alerts, policyDailyAlerts, subjectPolicyScores } from '../../db/schema';
 import type { ScoreSubjectsResult } from '../../workflows/definitions';
@@ -279,6 +282,49 @@ describe('concurrency', () => {
     await importPeople(sys, [late]);
     const more = await ingest(sys, [ev.resignation(late.externalId), ev.usb(late.externalId, 15)]);
     expect(more.scoring).toMatchObject({ alertsCreated: [], suppressedByCap: 1 });
+  });
+});
+
+describe('the per-process cache of subjects’ signals', () => {
+  it('gives the scores a full read gives: after sequential and concurrent batches, a cold re-scoring changes nothing', async () => {
+    const g = uniq('g');
+    const policy = await activePolicy(
+      sys,
+      policyBody('data_theft_departing_users', g, {
+        boosters: { priorityGroup: 0, aboveUsualActivity: 50, previousViolation: 0 },
+        thresholds: { minRiskScore: 20, severity: { medium: 30, high: 45 } },
+      }),
+    );
+    const people = [person(g), person(g), person(g)];
+    await importPeople(sys, people);
+    const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
+    const [a, b, c] = people.map((p) => p.externalId) as [string, string, string];
+    // Baseline activity before the triggers (the above-usual booster depends on it), a first
+    // trigger, then activity, a later trigger, more baseline: sequential batches warm the cache,
+    // concurrent ones complete it from snapshots it did not see.
+    for (const p of [a, b, c]) await ingest(sys, [ev.usb(p, 1, at(-5 * DAY)), ev.usb(p, 1, at(-4 * DAY))]);
+    await ingest(sys, [ev.resignation(a), ev.resignation(b, at(2 * DAY))]);
+    await ingest(sys, [ev.usb(a, 3, at(DAY)), ev.usb(b, 3, at(3 * DAY)), ev.usb(c, 1, at(DAY))]);
+    await Promise.all([
+      ingest(sys, [ev.usb(a, 4, at(DAY + 5)), ev.termination(c, at(DAY / 2))]),
+      ingest(sys, [ev.usb(b, 1, at(-3 * DAY)), ev.usb(c, 6, at(DAY + 7))]),
+      ingest(sys, [ev.resignation(a, at(10 * DAY)), ev.usb(a, 2, at(11 * DAY)), ev.usb(a, 1, at(-2 * DAY))]),
+      ingest(sys, [ev.usb(b, 5, at(2 * DAY + 9)), ev.usb(c, 2, at(-DAY))]),
+    ]);
+    await ingest(sys, [ev.usb(a, 1, at(12 * DAY)), ev.usb(b, 1, at(4 * DAY)), ev.usb(c, 1, at(2 * DAY))]);
+    const before = await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id));
+    expect(before).toHaveLength(3);
+    expect(before.some((r) => r.riskFactors.some((f) => f.name === 'above_usual_activity'))).toBe(true);
+
+    subjectCache(sys.db).clear();
+    const cold = await scoreSubjects(
+      { db: sys.db, logger: createLogger({ level: 'warn' }) },
+      { subjectIds: ids, policyIds: [policy.id] },
+    );
+    expect(cold).toMatchObject({ pairsScored: 3, scoresChanged: 0, alertsCreated: [], alertsRaised: [] });
+    const after = await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id));
+    const byPair = (rows: typeof before) => Object.fromEntries(rows.map((r) => [r.subjectId, r]));
+    expect(byPair(after)).toEqual(byPair(before));
   });
 });
 
