@@ -469,8 +469,8 @@ export const caseRoutes = [
         openedBy: r.openedBy,
         resolution: r.resolution,
         subject: refs.get(r.subjectId) ?? { id: r.subjectId, pseudonym: r.pseudonym },
-        openedAt: iso(r.createdAt),
-        updatedAt: iso(r.updatedAt),
+        openedAt: r.openedAt,
+        updatedAt: r.updatedAt,
       }));
       return { body: page(items, query.limit, (r) => [r.openedAt, r.id]) };
     },

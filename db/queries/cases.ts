@@ -4,6 +4,7 @@
  * invariant that must hold atomically with the alert's confirmation.
  */
 import { and, arrayContains, arrayOverlaps, asc, eq, inArray, ne, notExists, or, sql, type SQL } from 'drizzle-orm';
+import pg, { type CustomTypesConfig } from 'pg';
 import { appendAudit, type AuditEntry } from '../audit';
 import type { DbOrTx, Db } from '../index';
 import { alerts, caseEvents, caseNotes, cases, stepDecisions, steps, subjects, type CaseRow, type StepRow } from '../schema';
@@ -160,15 +161,29 @@ export interface CaseListRow {
   alertCount: number;
   openedBy: string;
   resolution: CaseRow['resolution'];
-  createdAt: Date;
-  updatedAt: Date;
+  /** The keyset's sort column, for the union's final order: Postgres's text, left unparsed. */
+  createdAt: string;
+  /** ISO 8601 UTC with milliseconds, like `toISOString()`. */
+  openedAt: string;
+  updatedAt: string;
 }
 
 /** Above this many (region × status × severity) combinations, the list is one plain query. */
 const MAX_LIST_BRANCHES = 24;
 
+/** `to_char` pattern of `Date.prototype.toISOString()` (UTC, milliseconds): no Date parsing and formatting per row in Node. */
+const ISO_MS = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+const TIMESTAMPTZ_OID = 1184;
+/** Type parsers that leave timestamptz as Postgres's text (the list formats its dates in SQL). */
+const UNPARSED_TIMESTAMPTZ = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === TIMESTAMPTZ_OID ? (v: string) => v : pg.types.getTypeParser(oid, format)) as CustomTypesConfig['getTypeParser'],
+};
+
 const LIST_SELECT = `select c.id, c.subject_id as "subjectId", s.pseudonym, c.region, c.status, c.severity, c.owner,
-  c.alert_count as "alertCount", c.opened_by as "openedBy", c.resolution, c.created_at as "createdAt", c.updated_at as "updatedAt"
+  c.alert_count as "alertCount", c.opened_by as "openedBy", c.resolution, c.created_at as "createdAt",
+  to_char(c.created_at at time zone 'UTC', ${ISO_MS}) as "openedAt", to_char(c.updated_at at time zone 'UTC', ${ISO_MS}) as "updatedAt"
   from cases c join subjects s on s.id = c.subject_id`;
 
 /**
@@ -233,7 +248,7 @@ export async function listCases(
   }
   // Unnamed: Postgres plans each list with its values (a cached generic plan could not know how
   // selective a region, status or date range is, nor the page size).
-  const result = await db.$client.query<CaseListRow>(text, values);
+  const result = await db.$client.query<CaseListRow>({ text, values, types: UNPARSED_TIMESTAMPTZ });
   return result.rows;
 }
 

@@ -314,7 +314,10 @@ describe('reading cases', () => {
       return CaseList.parse(res.body);
     };
     const from = `openedFrom=${encodeURIComponent(since.toISOString())}`;
-    expect((await get(`${from}`)).items.map((c) => c.id)).toEqual([...made].reverse());
+    const all = await get(`${from}`);
+    expect(all.items.map((c) => c.id)).toEqual([...made].reverse());
+    // Dates are formatted by Postgres exactly as toISOString() would.
+    expect(all.items.at(-1)!.openedAt).toBe(since.toISOString());
     expect((await get(`${from}&region=us&severity=high`)).items.map((c) => c.id)).toEqual([made[2]]);
     expect((await get(`${from}&severity=low,medium`)).items.map((c) => c.id)).toEqual([made[3], made[0]]);
     expect((await get(`${from}&openedTo=${encodeURIComponent(since.toISOString())}`)).items.map((c) => c.id)).toEqual([made[0]]);
