@@ -62,7 +62,7 @@ export interface ReminderInput {
 export function createCaseActivities(deps: { db: Db }) {
   const { db } = deps;
   return {
-    /** Case row, notes and events of one change of a case, in one transaction. */
+    /** Case row, notes and events of one change of a case (with a requested step or a closing), atomically. */
     async projectCase(p: CaseProjection): Promise<{ applied: boolean }> {
       // Most changes (an alert attached, a note, an owner) write the case row, notes and events
       // only: one statement, atomic on its own, one round trip.
