@@ -20,6 +20,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
+import { scoreSubjects } from '../activities/scoring';
+import { subjectCache } from '../db/queries/scoring-cache';
+import { createLogger } from '../infra/logger';
 import { apiClient, startStandalone } from '../scripts/standalone';
 import { cpuByComponent } from './cpu';
 
@@ -312,6 +315,13 @@ async function main() {
         ).rows
       : [];
 
+    // --- Check: a cold re-scoring (no per-process cache) of every subject changes nothing ---------
+    const everyone = (await sys.database.db.execute<{ id: string }>(sql`select id from subjects order by id`)).rows.map(
+      (r) => r.id,
+    );
+    subjectCache(sys.database.db).clear();
+    const cold = await scoreSubjects({ db: sys.database.db, logger: createLogger({ level: 'warn' }) }, { subjectIds: everyone });
+
     // --- Raw baseline: the same rows, multi-row INSERT, same concurrency -----------------------
     const subjectRows = await sys.database.db.execute<{ id: string }>(
       sql`select id from subjects where external_key <> '' limit ${SUBJECTS}`,
@@ -404,6 +414,9 @@ async function main() {
         `# pg ${r.ms} ms in ${r.calls} calls (${(Number(r.ms) / batchLatencies.length).toFixed(1)} ms/batch), ${r.rows} rows: ${r.query}`,
       );
     }
+    out(
+      `# cold re-scoring of all ${cold.subjects} subjects after the run: ${cold.pairsScored} pairs, ${cold.scoresChanged} score rows changed, ${cold.alertsCreated.length + cold.alertsRaised.length} alerts created or raised (0 and 0: the cached scoring was exact)`,
+    );
     out(`# load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`);
     out(
       `# ${accepted.toLocaleString('en')} events in ${batchLatencies.length} batches over ${elapsed.toFixed(1)} s; ${rawRows.toLocaleString('en')} raw rows; ${alertsTotal.rows[0]!.n} alerts in total`,
