@@ -44,6 +44,11 @@ export interface StepProjection {
   stepId: string;
   state: StepState;
   decision?: DecisionRecord & { requestId?: string };
+  /**
+   * The decision's allowed audit entry, written in the same transaction as the decision (so an
+   * API that stops after the Update leaves no unaudited decision). Older workflow code omits it.
+   */
+  audit?: { actorRoles: string[]; caseId: string; region: string };
 }
 
 export interface ReminderInput {
@@ -126,13 +131,29 @@ export function createCaseActivities(deps: { db: Db }) {
 
     /** A step's row (and the decision that changed it), forward-only by version. */
     async projectStep(p: StepProjection): Promise<{ applied: boolean }> {
-      // A decision or a non-expiry transition: one statement, atomic on its own.
-      if (p.state.status !== 'expired') return { applied: (await writeStepChange(db, p)) !== null };
+      // A transition no one audits here: one statement, atomic on its own.
+      if (p.state.status !== 'expired' && !(p.decision && p.audit)) {
+        return { applied: (await writeStepChange(db, p)) !== null };
+      }
       return db.transaction(async (tx) => {
         const row = await writeStepChange(tx, p);
-        if (row) {
-          // An automatic transition: no person asked for it, so the API never audits it. Once per
-          // step: the version guard lets a retry through only if nothing was written.
+        // Audited once: the version guard lets a retry through only if nothing was written.
+        if (row && p.decision && p.audit) {
+          await appendAudit(tx, {
+            actor: p.decision.approver,
+            actorRoles: p.audit.actorRoles,
+            requestId: p.decision.requestId ?? null,
+            action: 'step.decide',
+            category: 'approvals',
+            targetType: 'step',
+            targetId: row.id,
+            region: p.audit.region,
+            outcome: 'allowed',
+            details: { caseId: p.audit.caseId, decision: p.decision.decision, stepStatus: p.state.status },
+          });
+        }
+        if (row && p.state.status === 'expired') {
+          // An automatic transition: no person asked for it, so the API never audits it.
           await appendAudit(tx, {
             actor: 'system:sla',
             action: 'step.expire',

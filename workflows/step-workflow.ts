@@ -108,7 +108,12 @@ export async function stepWorkflow(input: StepWorkflowInput): Promise<StepView> 
       }
       state.version++;
       const result = view();
-      await projectStep({ stepId: input.stepId, state: projected(), decision: { ...record, requestId: actor.requestId } });
+      await projectStep({
+        stepId: input.stepId,
+        state: projected(),
+        decision: { ...record, requestId: actor.requestId },
+        audit: { actorRoles: actor.roles, caseId: input.caseId, region: input.region },
+      });
       return result;
     },
     {

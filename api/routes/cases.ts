@@ -717,7 +717,7 @@ export const caseRoutes = [
       409: { description: 'The step is no longer pending' },
     },
     async handler(ctx) {
-      const { deps, principal, params, body, actor, requestId } = ctx;
+      const { deps, principal, params, body, requestId } = ctx;
       // Not `caseInScope`: an approver outside the case's region is told so (403 not_in_region, audited)
       // rather than answered 404, as the approval rules require.
       const row = await getDecisionTarget(deps.db, params.id, params.stepId);
@@ -776,16 +776,7 @@ export const caseRoutes = [
         }
         throw err;
       }
-      await appendAudit(deps.db, {
-        ...actor,
-        action: 'step.decide',
-        category: 'approvals',
-        targetType: 'step',
-        targetId: step.id,
-        region: row.region,
-        outcome: 'allowed',
-        details: { caseId: row.caseId, decision: body.decision, stepStatus: view.status },
-      });
+      // The allowed audit entry was written with the decision, in the projection's transaction.
       return { body: view };
     },
   }),

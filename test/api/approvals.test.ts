@@ -76,8 +76,25 @@ describe('k of n', () => {
     const step = await requestInvestigation(caseId);
     expect(step.requirements).toEqual([{ stakeholder: 'legal', count: 2 }]);
 
-    const first = StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legalA)).body);
+    const firstRes = await drive.decide(caseId, step.stepId, legalA);
+    const first = StepDecisionResult.parse(firstRes.body);
     expect(first.status).toBe('pending');
+    // Audited once, with the decision (the same transaction writes both).
+    const allowed = await sys.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.requestId, firstRes.headers['x-request-id']!), eq(auditLog.outcome, 'allowed')));
+    expect(allowed).toHaveLength(1);
+    expect(allowed[0]).toMatchObject({
+      actor: 'legal-a',
+      actorRoles: ['approver'],
+      action: 'step.decide',
+      category: 'approvals',
+      targetType: 'step',
+      targetId: step.stepId,
+      region: REGION,
+      details: { caseId, decision: 'approve', stepStatus: 'pending' },
+    });
     expect(first.progress).toEqual([{ stakeholder: 'legal', required: 2, approvals: 1, remaining: 1, approvedBy: ['legal-a'] }]);
     const second = StepDecisionResult.parse((await drive.decide(caseId, step.stepId, legalB)).body);
     expect(second.status).toBe('approved');
