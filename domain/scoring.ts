@@ -234,6 +234,8 @@ export function triggersOf(policy: Pick<ScoringPolicy, 'template'>, signals: Sco
  * baseline before them), or `null` when the subject was never triggered for this policy.
  */
 export function scoreSubject(policy: ScoringPolicy, subject: ScoringSubject, unordered: ScoringSignal[]): ScoreResult | null {
+  const t = TEMPLATES[policy.template];
+  if (!unordered.some((s) => t.isTrigger(s))) return null;
   // Databases return rows in no particular order: fix one, so listed ids and ties never depend on it.
   const signals = [...unordered].sort(byTimeThenId);
   const triggers = triggersOf(policy, signals);

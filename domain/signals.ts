@@ -221,13 +221,19 @@ const DOMAIN = /^[A-Za-z0-9.-]{1,253}$/;
 const isInt = (v: unknown, min: number, max: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function validUtcTime(v: unknown): v is string {
   if (typeof v !== 'string') return false;
   const m = UTC_TIME.exec(v);
   if (!m) return false;
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  if (y < 1000 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return false;
-  return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  const y = +m[1]!;
+  const mo = +m[2]!;
+  const d = +m[3]!;
+  if (y < 1000 || mo < 1 || mo > 12 || d < 1 || +m[4]! > 23 || +m[5]! > 59 || +m[6]! > 59) return false;
+  // The proleptic Gregorian calendar, as Date has it.
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): boolean {

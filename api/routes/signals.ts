@@ -142,11 +142,17 @@ export const signalRoutes = [
           }
           continue;
         }
-        const attributes = { ...event.attributes };
-        const secret: Record<string, string> = {};
-        for (const f of SEALED_ATTRIBUTES) {
-          if (typeof attributes[f] === 'string') secret[f] = attributes[f] as string;
-          delete attributes[f];
+        // Free-text fields leave the attributes for the sealed column (most events have none: no copy).
+        let attributes = event.attributes;
+        let sealed: string | null = null;
+        if (SEALED_ATTRIBUTES.some((f) => f in attributes)) {
+          attributes = { ...attributes };
+          const secret: Record<string, string> = {};
+          for (const f of SEALED_ATTRIBUTES) {
+            if (typeof attributes[f] === 'string') secret[f] = attributes[f] as string;
+            delete attributes[f];
+          }
+          if (Object.keys(secret).length) sealed = sealText(deps.config.keys.vault, secret);
         }
         rows.push({
           source: event.source,
@@ -157,7 +163,7 @@ export const signalRoutes = [
           occurredAt: event.occurredAt,
           count: isActivityType(event.type) ? ((attributes.count as number | undefined) ?? 1) : 1,
           attributes,
-          sealed: Object.keys(secret).length ? sealText(deps.config.keys.vault, secret) : null,
+          sealed,
         });
       }
       rejected.sort((a, b) => a.index - b.index);
