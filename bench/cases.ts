@@ -9,7 +9,8 @@
  * 1. Confirm → case workflow running and the case listed: throughput (closed loop) and latency at
  *    50/s (open loop), beside an empty workflow start.
  * 2. A decision (HTTP → eligibility → Update on the step workflow → projection → audit) at 50/s over
- *    120 cases, beside a no-op Update round trip at the same rate.
+ *    120 cases, and the decision Update alone sent straight to the step workflows, beside a no-op
+ *    Update round trip at the same rate.
  * 3. The case list with filters over 1,000,000 cases (bulk-loaded with generate_series) at
  *    50 req/s (the other floors' rate) and 200 req/s, beside the raw SQL of the same lists.
  */
@@ -19,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { workflowIds } from '../workflows/definitions';
+import { decideStepUpdate, workflowIds } from '../workflows/definitions';
 import { apiClient, startStandalone } from '../scripts/standalone';
 import { noopUpdate, stopSignal } from './case-bench-defs';
 import { cpuByComponent, cpuPerItem, fmtCpu } from './cpu';
@@ -292,6 +293,37 @@ async function main() {
         lat(decisionLat),
         'p99 ≤ 50 ms',
         `no-op Update ${lat(noopLat)}`,
+      ]);
+
+      // The decision Update alone (validator, quorum, projection with its audit entry), sent
+      // straight to the step workflows at the same rate by five more approvers: the floor's
+      // "decision Update round trip", beside the same no-op Update.
+      cpu0 = cpuByComponent();
+      const updateLat = await paced(500, 50, async (i) => {
+        const { stepId, caseId } = stepCases[i % stepCases.length]!;
+        const sub = `bench-legal-${5 + Math.floor(i / stepCases.length)}`;
+        await sys.client.workflow.getHandle(workflowIds.step(caseId, stepId)).executeUpdate(decideStepUpdate, {
+          args: [
+            {
+              decision: 'approve',
+              comment: 'bench',
+              actor: {
+                sub,
+                roles: ['approver'],
+                stakeholder: 'legal',
+                regions: ['*'],
+                languages: ['en'],
+                requestId: `bench-${i}`,
+              },
+            },
+          ],
+        });
+      });
+      record([
+        'decision Update round trip (validator + projection + audit) at 50/s, 120 cases',
+        lat(updateLat),
+        'p99 ≤ 50 ms',
+        `no-op Update ${lat(noopLat)}; cost ${fmtCpu(cpuPerItem(cpu0, cpuByComponent(), 500))}`,
       ]);
     }
 
