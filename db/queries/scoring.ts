@@ -100,9 +100,18 @@ export async function loadSubjectSignals(
       select string_agg(${sql.raw(SIGNAL_TEXT)}, ',') as xs, json_object_agg(x.id, x.attributes) filter (where ${candidate}) as ta
       from signals x
       where x.subject_id = r.s and x.xid >= pg_snapshot_xmin(r.snap) and not pg_visible_in_snapshot(x.xid, r.snap)
-        and (r."all" or ${candidate})
     ) d
-    where r.snap is not null and d.xs is not null
+    where r.snap is not null and r."all" and d.xs is not null
+    union all
+    -- Only trigger candidates: the index's type column narrows the probe.
+    select r.s, d.xs, d.ta
+    from r cross join lateral (
+      select string_agg(${sql.raw(SIGNAL_TEXT)}, ',') as xs, json_object_agg(x.id, x.attributes) as ta
+      from signals x
+      where x.subject_id = r.s and ${candidate}
+        and x.xid >= pg_snapshot_xmin(r.snap) and not pg_visible_in_snapshot(x.xid, r.snap)
+    ) d
+    where r.snap is not null and not r."all" and d.xs is not null
     union all
     select r.s, d.xs, d.ta
     from r cross join lateral (
