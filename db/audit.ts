@@ -85,11 +85,10 @@ export function hashAuditEntry(row: HashedFields): string {
  */
 export async function appendAudit(dbOrTx: DbOrTx, entry: AuditEntry): Promise<AuditRow> {
   const run = async (tx: DbOrTx): Promise<AuditRow> => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`);
-    // A statement of its own after the lock: its snapshot then sees the entry the previous holder
-    // committed (a snapshot taken while waiting for the lock would not).
+    // The lock, then the tail and the next sequence number read in a fresh snapshot (migration
+    // 0018's function), so the entry the previous holder committed while we waited is seen.
     const tail = await tx.execute<{ hash: string | null; seq: string }>(
-      sql`select (select hash from audit_log order by seq desc limit 1) as hash, nextval('audit_log_seq_seq')::text as seq`,
+      sql`select hash, seq::text as seq from audit_chain_lock_tail(${AUDIT_CHAIN_LOCK})`,
     );
     const last = tail.rows[0]!;
     const fields: HashedFields = {
