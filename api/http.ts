@@ -156,6 +156,23 @@ export async function auditDenied(
   });
 }
 
+/**
+ * One denied entry per region of a request that touched several (a batch, a bulk command, a
+ * roster), in region order so the same request always chains the same way. `denial` builds each
+ * region's entry from what was refused there.
+ */
+export async function auditDeniedPerRegion<T>(
+  db: DbOrTx,
+  actor: HandlerContext<unknown, unknown, unknown>['actor'],
+  routeCategory: AuditCategory,
+  byRegion: ReadonlyMap<string, T>,
+  denial: (refused: T) => Omit<Denial, 'region'>,
+): Promise<void> {
+  for (const region of [...byRegion.keys()].sort()) {
+    await auditDenied(db, actor, routeCategory, { ...denial(byRegion.get(region)!), region });
+  }
+}
+
 export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: RouteSpec[], deps: AppDeps): void {
   for (const spec of routes) {
     registerOpenApi(registry, spec);

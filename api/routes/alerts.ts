@@ -7,7 +7,7 @@ import { POLICY_TEMPLATES } from '../../domain/policies';
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { HttpError, notFound, outsideRegion } from '../errors';
-import { auditDenied, route } from '../http';
+import { auditDeniedPerRegion, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 
@@ -244,16 +244,13 @@ export const alertRoutes = [
         // Alerts of other regions are answered `not_found` like missing ones, and audited as denied.
         const outside = new Map<string, string[]>();
         for (const r of rest) if (!inRegion(principal, r.region)) outside.set(r.region, [...(outside.get(r.region) ?? []), r.id]);
-        for (const [region, list] of [...outside.entries()].sort()) {
-          await auditDenied(tx, actor, 'alerts', {
-            action: 'alerts.bulk_dismiss',
-            reason: 'outside_region',
-            targetType: 'alert',
-            targetId: list.length === 1 ? list[0] : null,
-            region,
-            details: { count: list.length, alertIds: list.sort() },
-          });
-        }
+        await auditDeniedPerRegion(tx, actor, 'alerts', outside, (list) => ({
+          action: 'alerts.bulk_dismiss',
+          reason: 'outside_region',
+          targetType: 'alert',
+          targetId: list.length === 1 ? list[0] : null,
+          details: { count: list.length, alertIds: list.sort() },
+        }));
         const failed = ids
           .filter((id) => !doneIds.has(id))
           .map((id) => {

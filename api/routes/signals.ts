@@ -18,7 +18,7 @@ import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { scoreSignalBatchWorkflow } from '../../workflows/scoring';
 import { hrEventsFromCsv, HR_EVENT_COLUMNS } from '../csv';
 import { deniedNotFound, HttpError, notFound } from '../errors';
-import { auditDenied, route } from '../http';
+import { auditDeniedPerRegion, route } from '../http';
 
 export const Rejection = z.object({ index: z.number().int(), reason: z.string() }).openapi('Rejection');
 
@@ -186,14 +186,13 @@ export const signalRoutes = [
           rows,
         );
         // Audit last: its chain lock is then held for the shortest time.
-        for (const [region, o] of [...outside.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+        await auditDeniedPerRegion(tx, actor, 'signals', outside, (o) => {
           const subjectIds = [...o.subjectIds].sort();
-          await auditDenied(tx, actor, 'signals', {
+          return {
             action: 'signals.ingest',
             reason: 'outside_region',
             targetType: 'subject',
             targetId: subjectIds.length === 1 ? subjectIds[0] : null,
-            region,
             // At most DENIED_IDS_LISTED ids: the count says how many there were.
             details: {
               batchId,
@@ -201,8 +200,8 @@ export const signalRoutes = [
               subjectIds: subjectIds.slice(0, DENIED_IDS_LISTED),
               events: o.events,
             },
-          });
-        }
+          };
+        });
         await appendAudit(tx, {
           ...actor,
           action: 'signals.ingest',

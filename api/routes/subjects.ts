@@ -11,7 +11,7 @@ import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
 import { HttpError, notFound } from '../errors';
-import { auditDenied, route } from '../http';
+import { auditDeniedPerRegion, route } from '../http';
 import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 import { policyOutsideRegion } from './policies';
@@ -192,15 +192,12 @@ export const subjectRoutes = [
         try {
           outcome = await deps.db.transaction(async (tx) => {
             const o = await importRoster(tx, { pseudonym: deps.config.keys.pseudonym, vault: deps.config.keys.vault }, valid);
-            for (const [region, indexes] of [...outside.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-              await auditDenied(tx, actor, 'subjects', {
-                action: 'subjects.import',
-                reason: 'outside_region',
-                targetType: 'roster',
-                region,
-                details: { count: indexes.length, indexes: indexes.slice(0, 100) }, // the first 100 positions
-              });
-            }
+            await auditDeniedPerRegion(tx, actor, 'subjects', outside, (indexes) => ({
+              action: 'subjects.import',
+              reason: 'outside_region',
+              targetType: 'roster',
+              details: { count: indexes.length, indexes: indexes.slice(0, 100) }, // the first 100 positions
+            }));
             await appendAudit(tx, {
               ...actor,
               action: 'subjects.import',
