@@ -6,7 +6,7 @@
 import { and, arrayContains, arrayOverlaps, asc, eq, inArray, ne, notExists, or, sql, type SQL } from 'drizzle-orm';
 import pg, { type CustomTypesConfig } from 'pg';
 import { appendAudit, type AuditEntry } from '../audit';
-import type { DbOrTx, Db } from '../index';
+import type { DbOrTx, Db, Tx } from '../index';
 import { alerts, caseEvents, caseNotes, cases, stepDecisions, steps, subjects, type CaseRow, type StepRow } from '../schema';
 import type { CaseStatus, Severity } from '../../domain/cases';
 import type { Stakeholder } from '../../domain/roles';
@@ -309,7 +309,13 @@ export async function getDecisionTarget(db: Db, caseId: string, stepId: string):
 }
 
 /** Everything the case page shows: the case, its alerts, notes, steps with decisions, history. */
-export async function getCaseDetail(db: DbOrTx, caseId: string) {
+export async function getCaseDetail(db: Db, caseId: string) {
+  // One snapshot for the whole page: read in parallel on separate connections, a projection
+  // committing in between could show an event (say `step_expired`) without the note written with it.
+  return db.transaction((tx) => readCaseDetail(tx, caseId), { isolationLevel: 'repeatable read', accessMode: 'read only' });
+}
+
+async function readCaseDetail(db: Tx, caseId: string) {
   const [row] = await db
     .select({
       ...caseListColumns,
