@@ -33,6 +33,11 @@ export interface AppDeps {
   ready?: Record<string, () => Promise<void>>;
   /** The development SMTP sink (`npm start` without SMTP_URL): what `GET /v1/dev/outbox` shows. */
   devMail?: Pick<SmtpSink, 'messages'>;
+  /**
+   * The client shares its NativeConnection with a worker of `taskQueue` in this process: workflows
+   * the API starts may ask for eager start (their first task comes back with the start response).
+   */
+  eagerStart?: boolean;
 }
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -1,8 +1,11 @@
 /**
  * The workflow bundle of the case benchmark: every production workflow, plus the two baselines the
- * figures are compared with (an empty workflow, and a workflow with a no-op Update).
+ * figures are compared with (an empty workflow, a workflow with a no-op Update, and the bare shape
+ * of a case workflow).
  */
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { projection } from '../workflows/presets';
 import { noopUpdate, stopSignal } from './case-bench-defs';
 
 export * from '../workflows';
@@ -15,5 +18,22 @@ export async function updateBaselineWorkflow(): Promise<void> {
   setHandler(stopSignal, () => {
     done = true;
   });
+  await condition(() => done);
+}
+
+const { recordSystemCheck } = proxyLocalActivities<Activities>(projection);
+
+/**
+ * The smallest workflow a case can be under the issue's design, with no Warden logic: started per
+ * case with the case's three search attributes, one local activity writing one row to Postgres (the
+ * read-model projection every case needs), then running until stopped. Its throughput on the
+ * benchmark's machine bounds any confirm's.
+ */
+export async function caseShapeWorkflow(id: string): Promise<void> {
+  let done = false;
+  setHandler(stopSignal, () => {
+    done = true;
+  });
+  await recordSystemCheck({ checkId: id, requestedBy: 'bench', workflowId: workflowInfo().workflowId });
   await condition(() => done);
 }

@@ -20,15 +20,20 @@ import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { decideStepUpdate, workflowIds } from '../workflows/definitions';
+import { decideStepUpdate, WardenCaseId, WardenRegion, WardenStatus, workflowIds } from '../workflows/definitions';
 import { apiClient, startStandalone } from '../scripts/standalone';
 import { noopUpdate, stopSignal } from './case-bench-defs';
 import { cpuByComponent, cpuPerItem, fmtCpu } from './cpu';
 import { runLoad, type LoadResult } from './http-load';
-import type { emptyWorkflow, updateBaselineWorkflow } from './case-workflows';
+import type { caseShapeWorkflow, emptyWorkflow, updateBaselineWorkflow } from './case-workflows';
 
 const { values } = parseArgs({
-  options: { cases: { type: 'string', default: '1000000' }, only: { type: 'string', default: 'confirm,decide,list' } },
+  options: {
+    cases: { type: 'string', default: '1000000' },
+    only: { type: 'string', default: 'confirm,decide,list' },
+    /** The API's client on a grpc-js connection of its own (an API-only process), not the worker's. */
+    'grpc-client': { type: 'boolean', default: false },
+  },
 });
 const BULK = Number(values.cases);
 const ONLY = new Set(values.only.split(','));
@@ -88,7 +93,13 @@ async function main() {
     poolSize: 30,
     env: { DATABASE_POOL_SIZE: '30' },
     log: (m) => out(`# ${m}`),
+    shareConnection: !values['grpc-client'],
   });
+  out(
+    values['grpc-client']
+      ? '# API client: a grpc-js connection of its own (as an API-only process)'
+      : "# API client: the worker's native connection, eager workflow starts (as npm start)",
+  );
   const results: Array<[string, string, string, string]> = [];
   const record = (r: [string, string, string, string]) => {
     results.push(r);
@@ -200,7 +211,49 @@ async function main() {
         'confirm → case running + listed: throughput',
         `${caseRate.toFixed(0)} cases/s`,
         '≥ 100 cases/s',
-        `empty workflow start ${startRate.toFixed(0)} /s`,
+        `empty workflow start ${startRate.toFixed(0)} /s (starts only: its first tasks may still be running)`,
+      ]);
+
+      // The bare shape of a case workflow, no Warden code: an eager start with the three search
+      // attributes, one local activity writing one row, kept running. Counted until every row is
+      // written, like the confirms: what this machine's Temporal dev server, worker and Postgres
+      // allow any confirm under the issue's design (a workflow per case, read models written by
+      // activities).
+      out('# bare case workflow shape (closed loop, 16 callers, 1000 workflows)');
+      const shapeRows = async () =>
+        Number(
+          (
+            await sys.database.pool.query<{ n: string }>(
+              `select count(*)::text as n from system_checks where requested_by = 'bench'`,
+            )
+          ).rows[0]!.n,
+        );
+      const startShape = async () => {
+        const id = randomUUID();
+        await sys.client.workflow.start<typeof caseShapeWorkflow>('caseShapeWorkflow', {
+          taskQueue: sys.taskQueue,
+          workflowId: `bench-shape-${id}`,
+          args: [id],
+          requestEagerStart: !values['grpc-client'],
+          typedSearchAttributes: [
+            { key: WardenCaseId, value: id },
+            { key: WardenRegion, value: 'eu' },
+            { key: WardenStatus, value: 'open' },
+          ],
+        });
+      };
+      for (let i = 0; i < 20; i++) await startShape();
+      while ((await shapeRows()) < 20) await sleep(50);
+      cpu0 = cpuByComponent();
+      const tShape = performance.now();
+      await throughput(1000, 16, startShape);
+      while ((await shapeRows()) < 1020) await sleep(20);
+      const shapeRate = 1000 / ((performance.now() - tShape) / 1000);
+      record([
+        'bare case workflow shape (eager start, 3 search attributes, one local-activity row, kept running; no Warden code)',
+        `${shapeRate.toFixed(0)} /s; ${fmtCpu(cpuPerItem(cpu0, cpuByComponent(), 1000))}`,
+        '≥ 100 /s would be needed',
+        '— (bounds any confirm on this machine)',
       ]);
 
       out('# confirm latency at 50/s (open loop, 500 confirms)');
@@ -287,7 +340,11 @@ async function main() {
         await sys.client.workflow.getHandle(baselineIds[i % baselineIds.length]!).executeUpdate(noopUpdate, { args: [i] });
       });
       record(['decision: cost', fmtCpu(decisionCpu), '', `no-op Update ${fmtCpu(cpuPerItem(cpu0, cpuByComponent(), 500))}`]);
+      // Stop the baseline workflows and let them finish before the next phase (120 workflow
+      // completions at once would otherwise land in its first seconds).
       for (const id of baselineIds) await sys.client.workflow.getHandle(id).signal(stopSignal);
+      await Promise.all(baselineIds.map((id) => sys.client.workflow.getHandle(id).result()));
+      await sleep(1000);
       record([
         'decision (HTTP + Update + projection + audit) at 50/s, 120 cases',
         lat(decisionLat),

@@ -34,6 +34,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1000' },
     /** Print the statements that used the most Postgres time during the ingest phase. */
     'pg-stats': { type: 'boolean', default: false },
+    /** The API's client on a grpc-js connection of its own (an API-only process), not the worker's. */
+    'grpc-client': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -115,8 +117,14 @@ async function main() {
     poolSize: 30,
     env: { DATABASE_POOL_SIZE: '30' },
     log: (m) => out(`# ${m}`),
+    shareConnection: !values['grpc-client'],
     postgresFlags: PG_STATS ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'] : [],
   });
+  out(
+    values['grpc-client']
+      ? '# API client: a grpc-js connection of its own (as an API-only process)'
+      : "# API client: the worker's native connection, eager workflow starts (as npm start)",
+  );
   try {
     const call = apiClient(sys.url);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -303,7 +311,7 @@ async function main() {
     const elapsed = (performance.now() - t0) / 1000;
     const cpu1 = cpuByComponent();
     // The ingest phase on the monotonic clock (µs), the one V8's --cpu-prof timestamps use.
-    if (PG_STATS) out(`# ingest phase, monotonic µs: ${mark0}–${process.hrtime.bigint() / 1000n}`);
+    out(`# ingest phase, monotonic µs: ${mark0}–${process.hrtime.bigint() / 1000n}`);
     await Promise.all(probeWaits);
     const ingestRate = accepted / elapsed;
     const pgStats = PG_STATS

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Server } from 'node:http';
-import type { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
@@ -16,7 +16,7 @@ import { migrateDatabase } from '../db/migrate';
 import type { Config } from './config';
 import { ensureTemporalCli, startEmbeddedPostgres, startTemporalDevServer } from './dev-services';
 import { startSmtpSink, type SmtpSink } from './smtp';
-import { connectClient, createWorker, ensureSearchAttributes, installRuntime } from './temporal';
+import { clientOver, connectNative, createWorker, ensureSearchAttributes, installRuntime } from './temporal';
 
 type Stop = () => Promise<void>;
 
@@ -96,6 +96,8 @@ export async function startWorker(opts: {
   life: Lifecycle;
   taskQueue?: string;
   bundlePath?: string;
+  /** The client's native connection, shared (its opener closes it); else the worker opens its own. */
+  connection?: NativeConnection;
 }): Promise<{ worker: Worker; connection: NativeConnection; running: Promise<void> }> {
   installRuntime(opts.config.logLevel, opts.logger);
   const activities = createActivities({ db: opts.database.db, logger: opts.logger, config: opts.config });
@@ -106,9 +108,10 @@ export async function startWorker(opts: {
     activities,
     bundlePath: opts.bundlePath,
     logger: opts.logger,
+    connection: opts.connection,
   });
   const running = worker.run();
-  opts.life.add('temporal-connection(worker)', () => connection.close());
+  if (!opts.connection) opts.life.add('temporal-connection(worker)', () => connection.close());
   opts.life.add('worker', async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
@@ -125,6 +128,8 @@ export async function startApi(opts: {
   taskQueue?: string;
   listen?: boolean;
   devMail?: SmtpSink;
+  /** A worker of the same task queue shares the client's native connection (see AppDeps.eagerStart). */
+  eagerStart?: boolean;
 }): Promise<{ app: App; server?: Server; url?: string }> {
   const authenticator = await createAuthenticator(opts.config);
   const app = createApp({
@@ -135,6 +140,7 @@ export async function startApi(opts: {
     logger: opts.logger,
     authenticator,
     devMail: opts.devMail,
+    eagerStart: opts.eagerStart,
   });
   if (opts.listen === false) return { app };
   const server = await new Promise<Server>((resolve, reject) => {
@@ -171,9 +177,12 @@ export async function openClient(
   address: string,
   life: Lifecycle,
   logger: Logger,
-): Promise<{ client: Client; connection: Connection }> {
-  const c = await connectClient(config, address);
-  life.add('temporal-connection(client)', () => c.connection.close());
-  await ensureSearchAttributes(c.connection, config.temporal.namespace, logger);
-  return c;
+): Promise<{ client: Client; connection: NativeConnection }> {
+  // A native (SDK core) connection: a worker started in this process shares it (startWorker's
+  // `connection`), so the API's calls skip grpc-js and its workflow starts can be eager.
+  installRuntime(config.logLevel, logger);
+  const connection = await connectNative(config, address);
+  life.add('temporal-connection(client)', () => connection.close());
+  await ensureSearchAttributes(connection, config.temporal.namespace, logger);
+  return { client: clientOver(config, connection), connection };
 }

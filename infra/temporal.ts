@@ -50,12 +50,17 @@ function connectionOptions(config: Config, address: string): ConnectionOptions &
 
 export async function connectClient(config: Config, address: string): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect(connectionOptions(config, address));
-  const client = new Client({
-    connection,
-    namespace: config.temporal.namespace,
-    dataConverter: createDataConverter(config),
-  });
-  return { client, connection };
+  return { client: clientOver(config, connection), connection };
+}
+
+/**
+ * A client over an existing connection. Over the worker's own NativeConnection (a process that
+ * runs the API and the worker together) its calls go through the SDK's Rust core instead of
+ * grpc-js on the event loop, and a workflow started with `requestEagerStart` gets its first task
+ * straight from the start response, without the matching service's round trip.
+ */
+export function clientOver(config: Config, connection: Connection | NativeConnection): Client {
+  return new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config) });
 }
 
 let runtimeInstalled = false;
@@ -90,6 +95,11 @@ export function workflowBundle(prebuiltPath?: string): Promise<WorkflowBundleOpt
   return bundlePromise;
 }
 
+/** A native (Rust core) connection, for a worker and a client sharing it. */
+export function connectNative(config: Config, address: string): Promise<NativeConnection> {
+  return NativeConnection.connect(connectionOptions(config, address));
+}
+
 export async function createWorker(opts: {
   config: Config;
   address: string;
@@ -97,9 +107,11 @@ export async function createWorker(opts: {
   activities: Activities;
   bundlePath?: string;
   logger: Logger;
+  /** An existing connection to share (with a client in the same process); else a new one. */
+  connection?: NativeConnection;
 }): Promise<{ worker: Worker; connection: NativeConnection }> {
   const t = opts.config.temporal;
-  const connection = await NativeConnection.connect(connectionOptions(opts.config, opts.address));
+  const connection = opts.connection ?? (await NativeConnection.connect(connectionOptions(opts.config, opts.address)));
   const worker = await Worker.create({
     connection,
     namespace: t.namespace,
@@ -116,7 +128,11 @@ export async function createWorker(opts: {
  * Register Warden's custom search attributes on a namespace (idempotent). The embedded dev server
  * gets them on its command line; an external cluster gets them here when the worker starts.
  */
-export async function ensureSearchAttributes(connection: Connection, namespace: string, logger: Logger): Promise<void> {
+export async function ensureSearchAttributes(
+  connection: Pick<Connection, 'operatorService'>,
+  namespace: string,
+  logger: Logger,
+): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (existing.customAttributes ?? {})));
   if (missing.length === 0) return;

@@ -17,7 +17,15 @@ import { migrateDatabase } from '../db/migrate';
 import { loadConfig, type Config } from '../infra/config';
 import { ensureTemporalCli, freePort, startEmbeddedPostgres, startTemporalDevServer } from '../infra/dev-services';
 import { createLogger } from '../infra/logger';
-import { connectClient, createWorker, FAILURE_CONVERTER_PATH, installRuntime, WORKFLOWS_PATH } from '../infra/temporal';
+import {
+  clientOver,
+  connectClient,
+  connectNative,
+  createWorker,
+  FAILURE_CONVERTER_PATH,
+  installRuntime,
+  WORKFLOWS_PATH,
+} from '../infra/temporal';
 
 export interface Standalone {
   config: Config;
@@ -39,6 +47,11 @@ export async function startStandalone(
     log?: (m: string) => void;
     /** Extra PostgreSQL server flags (benchmarks: pg_stat_statements). */
     postgresFlags?: string[];
+    /**
+     * The client uses the worker's native connection and the API asks for eager workflow starts, as
+     * in `npm start` (default); false: a separate grpc-js connection, as an API-only process would have.
+     */
+    shareConnection?: boolean;
   } = {},
 ): Promise<Standalone> {
   const log = opts.log ?? (() => undefined);
@@ -72,7 +85,10 @@ export async function startStandalone(
     await migrateDatabase(database.db);
 
     installRuntime('warn', logger);
-    const { client, connection } = await connectClient(config, temporal.address);
+    const shared = opts.shareConnection !== false ? await connectNative(config, temporal.address) : undefined;
+    const { client, connection } = shared
+      ? { client: clientOver(config, shared), connection: shared }
+      : await connectClient(config, temporal.address);
     stops.push(() => connection.close());
 
     let bundlePath: string | undefined;
@@ -93,9 +109,10 @@ export async function startStandalone(
       activities: createActivities({ db: database.db, logger, config }),
       bundlePath,
       logger,
+      connection: shared,
     });
     const running = w.worker.run();
-    stops.push(() => w.connection.close());
+    if (!shared) stops.push(() => w.connection.close());
     stops.push(async () => {
       if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
       await running;
@@ -108,6 +125,7 @@ export async function startStandalone(
       taskQueue,
       logger,
       authenticator: await createAuthenticator(config),
+      eagerStart: shared !== undefined,
     });
     const server = await new Promise<Server>((resolve, reject) => {
       const s = configureHttpServer(app.app.listen(httpPort, '127.0.0.1', () => resolve(s)));

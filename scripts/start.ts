@@ -25,7 +25,7 @@ await runProcess('start', async ({ config, logger, life }) => {
     codecEndpoint: `${apiBase}/codec`,
   });
   const database = await openDatabase(config, databaseUrl, life, true);
-  const { client } = await openClient(config, temporalAddress, life, logger);
+  const { client, connection } = await openClient(config, temporalAddress, life, logger);
   // No SMTP_URL on development defaults: notices go to an SMTP sink in this process.
   const devMail = await startDevMailSink(config, life, logger);
   await startWorker({
@@ -34,9 +34,10 @@ await runProcess('start', async ({ config, logger, life }) => {
     address: temporalAddress,
     logger,
     life,
+    connection, // one native connection for the worker and the API's client
   });
   await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
-  const { url } = await startApi({ config, database, client, logger, life, devMail: devMail ?? undefined });
+  const { url } = await startApi({ config, database, client, logger, life, devMail: devMail ?? undefined, eagerStart: true });
 
   const lines = [
     '',

@@ -9,8 +9,8 @@ import { defaultDatabaseUrl, defaultTemporalAddress, openClient, openDatabase, s
 await runProcess('worker', async ({ config, logger, life }) => {
   const database = await openDatabase(config, defaultDatabaseUrl(config), life, true);
   const address = defaultTemporalAddress(config);
-  const { client } = await openClient(config, address, life, logger);
-  await startWorker({ config, database, address, logger, life });
+  const { client, connection } = await openClient(config, address, life, logger);
+  await startWorker({ config, database, address, logger, life, connection });
   await ensureAuditCheckpointSchedule(client, { config, taskQueue: config.temporal.taskQueue, logger });
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
 });

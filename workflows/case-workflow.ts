@@ -42,6 +42,7 @@ import {
   WardenRegion,
   WardenStatus,
   workflowIds,
+  type AttachAlertInput,
   type CaseResult,
   type CaseState,
   type CaseSummary,
@@ -145,7 +146,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
 
   setHandler(getCaseQuery, summary);
 
-  setHandler(attachAlertSignal, async (a) => {
+  const attach = async (a: AttachAlertInput) => {
     // Idempotent: a repeated confirm (or signalWithStart retry) of the same alert changes nothing.
     if (state.alertIds.includes(a.alertId)) return;
     // A closed case: the closing transaction already resolved every alert attached in Postgres.
@@ -167,7 +168,8 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
         },
       ],
     });
-  });
+  };
+  setHandler(attachAlertSignal, attach);
 
   setHandler(
     assignCaseUpdate,
@@ -456,6 +458,9 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     );
   };
 
+  // The confirm that opened the case (a start, not a signalWithStart): attached like the signal.
+  if (input.firstAlert && !input.carried) await attach(input.firstAlert);
+
   for (;;) {
     const seen = grantsChanged;
     const wake = () => state.status === 'closed' || continueAsNewDue() || grantsChanged !== seen;
@@ -470,7 +475,8 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     if (state.status === 'closed') break;
     await archiveHistory();
     await condition(allHandlersFinished);
-    await continueAsNew<typeof caseWorkflow>({ ...input, carried: state });
+    const { firstAlert: _attached, ...next } = input; // attached: state.alertIds has it
+    await continueAsNew<typeof caseWorkflow>({ ...next, carried: state });
   }
   await archiveHistory();
   await condition(allHandlersFinished);

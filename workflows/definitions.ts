@@ -126,6 +126,12 @@ export interface CaseWorkflowInput {
   continueAsNewAfterEvents?: number;
   /** State carried by continue-as-new; absent on the first run. */
   carried?: CaseState;
+  /**
+   * The alert whose confirm opened the case, attached as the signal would attach it: the confirm
+   * that opens a case starts the workflow with it (an eager start is possible; a signalWithStart is
+   * never eager). Not carried by continue-as-new.
+   */
+  firstAlert?: AttachAlertInput;
 }
 
 export interface CaseResult {

@@ -389,33 +389,54 @@ export const caseRoutes = [
           openedBy: { sub: c.openedBy, roles: [] },
           continueAsNewAfterEvents: deps.config.cases.continueAsNewAfterEvents,
         };
-        try {
-          // Whoever comes first starts the workflow; every confirm delivers its alert (idempotent by id).
-          await deps.temporal.workflow.signalWithStart<typeof caseWorkflow, [AttachAlertInput]>('caseWorkflow', {
-            workflowId: workflowIds.case(c.id),
-            taskQueue: deps.taskQueue,
-            args: [input],
-            signal: attachAlertSignal,
-            signalArgs: [
-              {
-                alertId: outcome.alert.id,
-                severity: outcome.alert.severity,
-                comment: body.comment,
-                noteId: uuidFromKey(`confirm-note:${outcome.alert.id}`),
-                actor: who,
-                at: new Date().toISOString(),
-              },
-            ],
-            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            typedSearchAttributes: [
-              { key: WardenCaseId, value: c.id },
-              { key: WardenRegion, value: c.region },
-              { key: WardenStatus, value: 'open' },
-            ],
-          });
-        } catch (err) {
-          // The case closed after this alert joined it: closing resolved the alert in Postgres.
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        const first: AttachAlertInput = {
+          alertId: outcome.alert.id,
+          severity: outcome.alert.severity,
+          comment: body.comment,
+          noteId: uuidFromKey(`confirm-note:${outcome.alert.id}`),
+          actor: who,
+          at: new Date().toISOString(),
+        };
+        const workflowId = workflowIds.case(c.id);
+        const searchAttributes = [
+          { key: WardenCaseId, value: c.id },
+          { key: WardenRegion, value: c.region },
+          { key: WardenStatus, value: 'open' },
+        ];
+        // The confirm that opened the case starts its workflow with the alert (eager when this
+        // process runs a worker); another confirm of the subject may have started it first.
+        let delivered = false;
+        if (outcome.created) {
+          try {
+            await deps.temporal.workflow.start<typeof caseWorkflow>('caseWorkflow', {
+              workflowId,
+              taskQueue: deps.taskQueue,
+              args: [{ ...input, firstAlert: first }],
+              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+              typedSearchAttributes: searchAttributes,
+              requestEagerStart: deps.eagerStart === true,
+            });
+            delivered = true;
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
+        }
+        if (!delivered) {
+          try {
+            // Whoever comes first starts the workflow; every confirm delivers its alert (idempotent by id).
+            await deps.temporal.workflow.signalWithStart<typeof caseWorkflow, [AttachAlertInput]>('caseWorkflow', {
+              workflowId,
+              taskQueue: deps.taskQueue,
+              args: [input],
+              signal: attachAlertSignal,
+              signalArgs: [first],
+              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+              typedSearchAttributes: searchAttributes,
+            });
+          } catch (err) {
+            // The case closed after this alert joined it: closing resolved the alert in Postgres.
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
         }
       }
       return {

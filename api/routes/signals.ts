@@ -229,6 +229,7 @@ export const signalRoutes = [
         await deps.temporal.workflow.start<typeof scoreSignalBatchWorkflow>('scoreSignalBatchWorkflow', {
           taskQueue: deps.taskQueue,
           workflowId: scoringWorkflowId,
+          requestEagerStart: deps.eagerStart === true,
           // Only the batch id: its subjects are read from the batch record, they stay out of the payloads.
           args: [{ batchId }],
         });

@@ -1,4 +1,5 @@
 import { and, eq } from 'drizzle-orm';
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseListItem, CaseSummary, ConfirmAlertResult, StepDecisionResult, StepRequestedResult } from '../../api/routes/cases';
 import { pageSchema } from '../../api/pagination';
@@ -237,6 +238,27 @@ describe('confirming alerts', () => {
     const notes = await sys.db.select().from(caseNotes).where(eq(caseNotes.caseId, first.caseId));
     expect(notes).toHaveLength(1);
     expect(c.alertCount).toBe(1);
+  });
+
+  it('the confirm that opens a case starts its workflow with the alert (no signal), eagerly: the worker of this process takes its first task', async () => {
+    const {
+      alerts: [a],
+    } = await subjectWithAlerts(sys.db, sys.config, 'eu');
+    const opened = ConfirmAlertResult.parse((await drive.confirm(a!.id, 'opening')).body);
+    expect(opened.created).toBe(true);
+    const c = await drive.readUntil(opened.caseId, (x) => x.alertCount === 1 && x.notes.length === 1);
+    expect(c.notes[0]!.body).toBe('opening');
+    const { events } = await sys.client.workflow.getHandle(workflowIds.case(opened.caseId)).fetchHistory();
+    const { EventType } = proto.temporal.api.enums.v1;
+    expect(events!.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)).toEqual([]);
+    // Eager start: the server handed the first workflow task to this process's worker in the
+    // start response (the API and the worker share one native connection, as in `npm start`).
+    expect(events![0]!.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted).toBe(true);
+    // The opening alert is attached once: a repeated confirm signals it and changes nothing.
+    expect((await drive.confirm(a!.id, 'opening')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    const notes = await sys.db.select().from(caseNotes).where(eq(caseNotes.caseId, opened.caseId));
+    expect(notes).toHaveLength(1);
   });
 
   it('a later alert of the same subject joins the active case; a dismissed alert cannot be confirmed', async () => {

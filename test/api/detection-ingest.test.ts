@@ -287,7 +287,12 @@ describe('signals (connector)', () => {
       .send(csv);
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body).toMatchObject({ accepted: 5, duplicates: 0, rejected: [], ignoredColumns: ['Office'] });
-    await sys.client.workflow.getHandle(res.body.scoringWorkflowId).result();
+    const scoring = sys.client.workflow.getHandle(res.body.scoringWorkflowId);
+    await scoring.result();
+    // The batch's scoring workflow was started eagerly: its first task came back with the start
+    // response to this process's worker (shared native connection, as in `npm start`).
+    const { events } = await scoring.fetchHistory();
+    expect(events![0]!.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted).toBe(true);
     const rows = await sys.db.select().from(signals).where(eq(signals.batchId, res.body.batchId));
     const byType = Object.fromEntries(rows.map((r) => [r.type, r]));
     expect(Object.keys(byType).sort()).toEqual([

@@ -17,7 +17,7 @@ import { createDatabase, type Database } from '../../db';
 import { loadConfig, type Config } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { Lifecycle } from '../../infra/system';
-import { connectClient, createWorker, installRuntime } from '../../infra/temporal';
+import { clientOver, connectNative, createWorker, installRuntime } from '../../infra/temporal';
 import { TEMPLATE_DB } from '../global-setup';
 
 export interface TestSystem {
@@ -71,8 +71,11 @@ export async function startTestSystem(opts: { env?: Record<string, string>; work
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
 
   installRuntime('warn', logger);
-  const { client, connection } = await connectClient(config, inject('temporalAddress'));
+  // As in `npm start`: the client and the worker share one native connection, so the API's workflow
+  // starts are eager (opts.worker === false: no worker here, starts are not eager).
+  const connection = await connectNative(config, inject('temporalAddress'));
   life.add('client', () => connection.close());
+  const client = clientOver(config, connection);
 
   let worker: Worker | undefined;
   if (opts.worker !== false) {
@@ -83,10 +86,10 @@ export async function startTestSystem(opts: { env?: Record<string, string>; work
       activities: createActivities({ db: database.db, logger, config }),
       bundlePath: inject('workflowBundlePath'),
       logger,
+      connection,
     });
     worker = created.worker;
     const running = worker.run();
-    life.add('worker-connection', () => created.connection.close());
     life.add('worker', async () => {
       if (created.worker.getState() === 'RUNNING') created.worker.shutdown();
       await running;
@@ -100,6 +103,7 @@ export async function startTestSystem(opts: { env?: Record<string, string>; work
     taskQueue,
     logger,
     authenticator: await createAuthenticator(config),
+    eagerStart: opts.worker !== false,
   });
   const token = (claims: Partial<Claims> & Pick<Claims, 'sub' | 'roles'>) =>
     mintDevToken(config.auth.devSecret, { regions: ['eu', 'us'], languages: ['en'], ...claims });
