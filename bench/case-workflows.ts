@@ -1,7 +1,7 @@
 /**
- * The workflow bundle of the case benchmark: every production workflow, plus the two baselines the
- * figures are compared with (an empty workflow, a workflow with a no-op Update, and the bare shape
- * of a case workflow).
+ * The workflow bundle of the benchmarks: every production workflow, plus the baselines their figures
+ * are compared with (an empty workflow, a workflow with a no-op Update, the bare shapes of a case
+ * workflow and of a batch's scoring workflow).
  */
 import { condition, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -36,4 +36,13 @@ export async function caseShapeWorkflow(id: string): Promise<void> {
   });
   await recordSystemCheck({ checkId: id, requestedBy: 'bench', workflowId: workflowInfo().workflowId });
   await condition(() => done);
+}
+
+/**
+ * The smallest scoring workflow a batch can have under the issue's design ("a workflow per batch"),
+ * with no scoring: one local activity writing one row, then done. bench:ingest runs it after a raw
+ * INSERT of each batch: the two parts every ingested batch needs, and nothing else.
+ */
+export async function batchShapeWorkflow(id: string): Promise<void> {
+  await recordSystemCheck({ checkId: id, requestedBy: 'bench-batch', workflowId: workflowInfo().workflowId });
 }
