@@ -45,6 +45,7 @@ const SCENARIOS = [
   'continue-as-new',
   'detection',
   'notice-delivery',
+  'opening-confirm-start',
 ];
 
 type History = proto.temporal.api.history.v1.IHistory;
@@ -183,6 +184,19 @@ async function main() {
       );
       await waitClosed(workflowIds.case(caseId));
       scenarios['eu-lifecycle'] = [workflowIds.case(caseId), ...[s1, s2, s3].map((s) => workflowIds.step(caseId, s))];
+    }
+
+    if (want('opening-confirm-start')) {
+      // Since the confirm that opens a case starts its workflow with the alert (firstAlert, eager
+      // start) instead of signalWithStart: the opening alert in the start input, a second one signalled.
+      log('scenario opening-confirm-start');
+      const caseId = await openCase('us', 2);
+      const s1 = await step(caseId, 'escalate_investigation');
+      await decide(caseId, s1, legal);
+      await waitCase(caseId, (c) => c.status === 'under_investigation');
+      ok(await call('POST', `/v1/cases/${caseId}/resolve`, await as(investigator), { outcome: 'benign', actionTaken: 'None' }));
+      await waitClosed(workflowIds.case(caseId));
+      scenarios['opening-confirm-start'] = [workflowIds.case(caseId), workflowIds.step(caseId, s1)];
     }
 
     if (want('us-veto-benign')) {

@@ -82,6 +82,16 @@ describe('replay of committed workflow histories', () => {
     expect(timers.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('covers a case opened by a start carrying its first alert, with a later alert signalled', async () => {
+    const cases = histories.filter((h) => typeOf(h) === 'caseWorkflow');
+    const inputs = (await Promise.all(
+      cases.map((h) => decrypt(events(h)[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0])),
+    )) as Array<{ firstAlert?: { alertId: string } }>;
+    const opened = cases.filter((_, i) => inputs[i]?.firstAlert);
+    expect(opened.length).toBeGreaterThanOrEqual(1);
+    expect(opened.some((h) => events(h).some((e) => e.workflowExecutionSignaledEventAttributes))).toBe(true);
+  });
+
   it('covers batch scoring and a policy backfill of more than one page', async () => {
     const scoring = histories.filter((h) => typeOf(h) === 'scoreSignalBatchWorkflow');
     expect(scoring.length).toBeGreaterThanOrEqual(2);
