@@ -133,12 +133,14 @@ export function createCaseActivities(deps: { db: Db }) {
     async projectStep(p: StepProjection): Promise<{ applied: boolean }> {
       // A transition no one audits here: one statement, atomic on its own.
       if (p.state.status !== 'expired' && !(p.decision && p.audit)) {
-        return { applied: (await writeStepChange(db, p)) !== null };
+        return { applied: (await writeStepChange(db, p)).moved !== null };
       }
       return db.transaction(async (tx) => {
-        const row = await writeStepChange(tx, p);
-        // Audited once: the version guard lets a retry through only if nothing was written.
-        if (row && p.decision && p.audit) {
+        const { moved: row, decided } = await writeStepChange(tx, p);
+        // Audited once, with the decision row itself: a retry inserts no decision and no entry. Not
+        // tied to the step row moving: two approvers' projections may land out of version order,
+        // and the older one's decision (not its step row) is still stored and must be audited.
+        if (decided && p.decision && p.audit) {
           await appendAudit(tx, {
             actor: p.decision.approver,
             actorRoles: p.audit.actorRoles,
@@ -146,7 +148,7 @@ export function createCaseActivities(deps: { db: Db }) {
             action: 'step.decide',
             category: 'approvals',
             targetType: 'step',
-            targetId: row.id,
+            targetId: p.stepId,
             region: p.audit.region,
             outcome: 'allowed',
             details: { caseId: p.audit.caseId, decision: p.decision.decision, stepStatus: p.state.status },
@@ -244,26 +246,32 @@ async function writeCaseChange(db: Db | Tx, p: CaseProjection): Promise<boolean>
 
 /**
  * A step's row (forward-only by version) and the decision that changed it (once per approver), in
- * one statement. The step's ids when the row moved forward, else null.
+ * one statement. `moved`: the step's ids when the row moved forward, else null; `decided`: whether
+ * this call stored the decision (false on a retry, or without one).
  */
 async function writeStepChange(
   db: Db | Tx,
   p: StepProjection,
-): Promise<{ id: string; caseId: string; kind: StepKind; region: string } | null> {
+): Promise<{ moved: { id: string; caseId: string; kind: StepKind; region: string } | null; decided: boolean }> {
   const s = p.state;
   const d = p.decision;
-  const r = await db.execute<{ id: string; caseId: string; kind: StepKind; region: string }>(sql`
+  const r = await db.execute<{ id: string | null; caseId: string; kind: StepKind; region: string; decided: boolean }>(sql`
     with decided as (
       insert into step_decisions (step_id, approver, stakeholder, decision, comment, request_id, decided_at)
       select ${p.stepId}::uuid, ${d?.approver ?? null}, ${d?.stakeholder ?? null}::stakeholder, ${d?.decision ?? null}::step_decision,
              ${d?.comment ?? null}, ${d?.requestId ?? null}, ${d?.at ?? null}::timestamptz
        where ${d !== undefined}::boolean
-      on conflict do nothing)
+      on conflict do nothing
+      returning 1),
+    moved as (
     update steps set status = ${s.status}::step_status, outcome_reason = ${s.reason}, requirements = ${JSON.stringify(s.requirements)}::jsonb,
            progress = ${JSON.stringify(s.progress)}::jsonb, outstanding = ${sql.param(s.outstanding)}::text[], escalated = ${s.escalated},
            due_at = ${s.dueAt}::timestamptz, decided_at = ${s.decidedAt ?? null}::timestamptz, version = ${s.version},
            updated_at = ${new Date().toISOString()}::timestamptz
      where id = ${p.stepId}::uuid and version < ${s.version}
-    returning id, case_id as "caseId", kind, region`);
-  return r.rows[0] ?? null;
+    returning id, case_id as "caseId", kind, region)
+    select m.id, m."caseId", m.kind, m.region, exists (select 1 from decided) as decided
+      from (select 1) one left join moved m on true`);
+  const { id, caseId, kind, region, decided } = r.rows[0]!;
+  return { moved: id ? { id, caseId, kind, region } : null, decided };
 }

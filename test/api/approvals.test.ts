@@ -2,6 +2,9 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageSchema } from '../../api/pagination';
 import { ConfirmAlertResult, InboxItem, StepDecisionResult, StepRequestedResult } from '../../api/routes/cases';
+import { createActivities } from '../../activities';
+import { createLogger } from '../../infra/logger';
+import { appendAudit, verifyAuditChain } from '../../db/audit';
 import { auditLog, stepDecisions, steps } from '../../db/schema';
 import { DEFAULT_REGIONS, type RegionInput } from '../../domain/regions';
 import { caseDriver, people, type TestPrincipal } from '../helpers/cases';
@@ -76,9 +79,14 @@ describe('k of n', () => {
     const step = await requestInvestigation(caseId);
     expect(step.requirements).toEqual([{ stakeholder: 'legal', count: 2 }]);
 
-    const firstRes = await drive.decide(caseId, step.stepId, legalA);
+    // Quotes, backslashes and placeholders in a comment are stored as written.
+    const comment = `O'Brien said "\\x" then $1 $2; drop table steps; -- ✓`;
+    const firstRes = await drive.decide(caseId, step.stepId, legalA, 'approve', comment);
     const first = StepDecisionResult.parse(firstRes.body);
     expect(first.status).toBe('pending');
+    const [stored] = await sys.db.select().from(stepDecisions).where(eq(stepDecisions.stepId, step.stepId));
+    expect(stored).toMatchObject({ approver: 'legal-a', decision: 'approve', comment });
+    expect((await verifyAuditChain(sys.db)).ok).toBe(true);
     // Audited once, with the decision (the same transaction writes both).
     const allowed = await sys.db
       .select()
@@ -211,6 +219,85 @@ describe('duplicate and concurrent decisions', () => {
     expect(results.map((r) => StepDecisionResult.parse(r.body).status).sort()).toEqual(['approved', 'pending']);
     const c = await drive.readUntil(caseId, (x) => x.status === 'under_investigation');
     expect(c.history.filter((h) => h.type === 'stage_changed')).toHaveLength(1);
+  });
+});
+
+describe('the audit chain under concurrent decisions', () => {
+  it('decisions on several steps at once, beside other audited writes, leave one unbroken chain with one entry per decision', async () => {
+    const opened = await Promise.all(Array.from({ length: 4 }, () => openCase()));
+    const stepsOf = await Promise.all(opened.map((caseId) => requestInvestigation(caseId)));
+    const before = (await sys.db.select().from(auditLog)).length;
+    const results = await Promise.all([
+      ...opened.flatMap((caseId, i) => [legalA, legalB].map((who) => drive.decide(caseId, stepsOf[i]!.stepId, who))),
+      ...Array.from({ length: 16 }, (_, i) =>
+        appendAudit(sys.db, { actor: 'test', action: 'test.append', category: 'system', outcome: 'allowed', details: { i } }),
+      ),
+    ]);
+    expect(results.slice(0, 8).map((r) => (r as { status: number }).status)).toEqual(Array(8).fill(200));
+    const decided = await sys.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.action, 'step.decide'), eq(auditLog.outcome, 'allowed')));
+    for (const st of stepsOf) expect(decided.filter((e) => e.targetId === st.stepId)).toHaveLength(2);
+    const verified = await verifyAuditChain(sys.db);
+    expect(verified.ok, JSON.stringify(verified.firstBroken)).toBe(true);
+    expect(verified.checked).toBeGreaterThanOrEqual(before + 8 + 16);
+  });
+
+  it('two approvers’ projections landing out of version order still store and audit both decisions', async () => {
+    const caseId = await openCase();
+    const step = await requestInvestigation(caseId);
+    const [row] = await sys.db.select().from(steps).where(eq(steps.id, step.stepId));
+    const { projectStep } = createActivities({ db: sys.db, logger: createLogger({ level: 'warn' }), config: sys.config });
+    const state = (version: number, approvals: number) => ({
+      status: 'pending' as const,
+      reason: null,
+      requirements: row!.requirements,
+      progress: [{ stakeholder: 'legal' as const, required: 2, approvals, remaining: 2 - approvals, approvedBy: [] }],
+      outstanding: ['legal' as const],
+      escalated: false,
+      dueAt: row!.dueAt.toISOString(),
+      decidedAt: null,
+      version,
+    });
+    const decision = (approver: string) => ({
+      approver,
+      stakeholder: 'legal' as const,
+      decision: 'approve' as const,
+      comment: 'ok',
+      at: new Date().toISOString(),
+      requestId: `req-${approver}`,
+    });
+    const audit = { actorRoles: ['approver'], caseId, region: REGION };
+    // The second decision's projection (version +2) commits first; the first's (+1) arrives late.
+    const newer = await projectStep({
+      stepId: step.stepId,
+      state: state(row!.version + 2, 2),
+      decision: decision('late-b'),
+      audit,
+    });
+    const older = await projectStep({
+      stepId: step.stepId,
+      state: state(row!.version + 1, 1),
+      decision: decision('late-a'),
+      audit,
+    });
+    expect([newer.applied, older.applied]).toEqual([true, false]); // the step row keeps the newer state
+    const decided = await sys.db.select().from(stepDecisions).where(eq(stepDecisions.stepId, step.stepId));
+    expect(decided.map((d) => d.approver).sort()).toEqual(['late-a', 'late-b']);
+    const entries = await sys.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.action, 'step.decide'), eq(auditLog.targetId, step.stepId)));
+    expect(entries.map((e) => e.actor).sort()).toEqual(['late-a', 'late-b']);
+    // A retry of either projection stores and audits nothing more.
+    await projectStep({ stepId: step.stepId, state: state(row!.version + 1, 1), decision: decision('late-a'), audit });
+    expect(
+      await sys.db
+        .select()
+        .from(auditLog)
+        .where(and(eq(auditLog.action, 'step.decide'), eq(auditLog.targetId, step.stepId))),
+    ).toHaveLength(2);
   });
 });
 
