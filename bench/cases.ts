@@ -31,7 +31,7 @@ const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: '1000000' },
     only: { type: 'string', default: 'confirm,decide,list' },
-    /** The API's client on a grpc-js connection of its own (an API-only process), not the worker's. */
+    /** The API's client on a grpc-js connection of its own, no eager starts (the wiring before), for A/B runs. */
     'grpc-client': { type: 'boolean', default: false },
   },
 });
@@ -97,7 +97,7 @@ async function main() {
   });
   out(
     values['grpc-client']
-      ? '# API client: a grpc-js connection of its own (as an API-only process)'
+      ? '# API client: a grpc-js connection of its own, no eager starts'
       : "# API client: the worker's native connection, eager workflow starts (as npm start)",
   );
   const results: Array<[string, string, string, string]> = [];

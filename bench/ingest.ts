@@ -37,7 +37,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1000' },
     /** Print the statements that used the most Postgres time during the ingest phase. */
     'pg-stats': { type: 'boolean', default: false },
-    /** The API's client on a grpc-js connection of its own (an API-only process), not the worker's. */
+    /** The API's client on a grpc-js connection of its own, no eager starts (the wiring before), for A/B runs. */
     'grpc-client': { type: 'boolean', default: false },
   },
 });
@@ -126,7 +126,7 @@ async function main() {
   });
   out(
     values['grpc-client']
-      ? '# API client: a grpc-js connection of its own (as an API-only process)'
+      ? '# API client: a grpc-js connection of its own, no eager starts'
       : "# API client: the worker's native connection, eager workflow starts (as npm start)",
   );
   try {

@@ -111,7 +111,7 @@ export async function createWorker(opts: {
   connection?: NativeConnection;
 }): Promise<{ worker: Worker; connection: NativeConnection }> {
   const t = opts.config.temporal;
-  const connection = opts.connection ?? (await NativeConnection.connect(connectionOptions(opts.config, opts.address)));
+  const connection = opts.connection ?? (await connectNative(opts.config, opts.address));
   const worker = await Worker.create({
     connection,
     namespace: t.namespace,

@@ -49,7 +49,7 @@ export async function startStandalone(
     postgresFlags?: string[];
     /**
      * The client uses the worker's native connection and the API asks for eager workflow starts, as
-     * in `npm start` (default); false: a separate grpc-js connection, as an API-only process would have.
+     * in `npm start` (default); false: a grpc-js connection of its own, no eager starts (the wiring before).
      */
     shareConnection?: boolean;
   } = {},
