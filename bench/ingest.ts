@@ -340,8 +340,6 @@ async function main() {
     );
     const subjectIds = subjectRows.rows.map((r) => r.id);
     const pool = sys.database.pool;
-    const rawLatencies: number[] = [];
-    let rawRows = 0;
     // The same kind of rows, statements made before the clock starts; fresh keys each time.
     const RAW_SECONDS = Math.min(SECONDS, 10);
     // (Enough for 60,000 rows/s in the raw phase and 30,000 in the bare-design phase after it.)
@@ -373,52 +371,45 @@ async function main() {
       };
     });
     let nextRaw = 0;
-    const rawDeadline = performance.now() + RAW_SECONDS * 1000;
-    const rawCpu0 = cpuByComponent();
-    const r0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < rawDeadline) {
-          const { text, params } = rawStatements[nextRaw++ % rawStatements.length]!;
-          const start = performance.now();
-          await pool.query(text, params);
-          rawLatencies.push(performance.now() - start);
-          rawRows += BATCH;
-        }
-      }),
-    );
-    const rawRate = rawRows / ((performance.now() - r0) / 1000);
-    const rawCpu1 = cpuByComponent();
+    /**
+     * `CONCURRENCY` callers inserting the prepared statements for `RAW_SECONDS`, each insert followed
+     * by `after` (if any): rows/s, the latency of each step and the CPU readings around the phase.
+     */
+    const insertPhase = async (after?: () => Promise<unknown>) => {
+      const latencies: number[] = [];
+      let rows = 0;
+      const deadline = performance.now() + RAW_SECONDS * 1000;
+      const cpuStart = cpuByComponent();
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (performance.now() < deadline) {
+            const { text, params } = rawStatements[nextRaw++ % rawStatements.length]!;
+            const start = performance.now();
+            await pool.query(text, params);
+            await after?.();
+            latencies.push(performance.now() - start);
+            rows += BATCH;
+          }
+        }),
+      );
+      return { rate: rows / ((performance.now() - t0) / 1000), rows, latencies, cpuStart, cpuEnd: cpuByComponent() };
+    };
+    const raw = await insertPhase();
 
     // --- Bare design: the raw INSERT of each batch, then a bare workflow for it ------------------
     // What every ingested batch needs under the issue's design and nothing else: its rows stored
     // and a workflow per batch (eager start, one local activity writing one row, result awaited) —
     // no HTTP, no validation, no scoring. Its rate bounds the ingest's on this machine.
-    const bareLatencies: number[] = [];
-    let bareRows = 0;
-    const bareDeadline = performance.now() + RAW_SECONDS * 1000;
-    const bareCpu0 = cpuByComponent();
-    const b0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < bareDeadline) {
-          const { text, params } = rawStatements[nextRaw++ % rawStatements.length]!;
-          const start = performance.now();
-          await pool.query(text, params);
-          const id = randomUUID();
-          await sys.client.workflow.execute<typeof batchShapeWorkflow>('batchShapeWorkflow', {
-            taskQueue: sys.taskQueue,
-            workflowId: `bench-batch-${id}`,
-            args: [id],
-            requestEagerStart: !values['grpc-client'],
-          });
-          bareLatencies.push(performance.now() - start);
-          bareRows += BATCH;
-        }
-      }),
-    );
-    const bareRate = bareRows / ((performance.now() - b0) / 1000);
-    const bareCpu1 = cpuByComponent();
+    const bare = await insertPhase(() => {
+      const id = randomUUID();
+      return sys.client.workflow.execute<typeof batchShapeWorkflow>('batchShapeWorkflow', {
+        taskQueue: sys.taskQueue,
+        workflowId: `bench-batch-${id}`,
+        args: [id],
+        requestEagerStart: !values['grpc-client'],
+      });
+    });
     // CPU per 1,000-event batch, by component (the bench's own client work is in `node`).
     const perBatch = (a: typeof cpu0, b: typeof cpu0, n: number) => ({
       node: ((b.node - a.node) * 1000) / n,
@@ -426,8 +417,8 @@ async function main() {
       temporal: ((b.temporal - a.temporal) * 1000) / n,
     });
     const cost = perBatch(cpu0, cpu1, batchLatencies.length);
-    const rawCost = perBatch(rawCpu0, rawCpu1, rawLatencies.length);
-    const bareCost = perBatch(bareCpu0, bareCpu1, bareLatencies.length);
+    const rawCost = perBatch(raw.cpuStart, raw.cpuEnd, raw.latencies.length);
+    const bareCost = perBatch(bare.cpuStart, bare.cpuEnd, bare.latencies.length);
     const total = (c: typeof cost) => c.node + c.postgres + c.temporal;
     const fmtCost = (c: typeof cost) =>
       `${total(c).toFixed(0)} ms (Node ${c.node.toFixed(0)}, Postgres ${c.postgres.toFixed(0)}, Temporal ${c.temporal.toFixed(0)})`;
@@ -440,13 +431,13 @@ async function main() {
     );
     out(`| --- | --- | --- | --- | --- |`);
     out(
-      `| events/s (1,000-event batches, ${CONCURRENCY} concurrent) | ${Math.round(ingestRate).toLocaleString('en')} | ${Math.round(rawRate).toLocaleString('en')} | ${Math.round(bareRate).toLocaleString('en')} | ≥ 20,000 |`,
+      `| events/s (1,000-event batches, ${CONCURRENCY} concurrent) | ${Math.round(ingestRate).toLocaleString('en')} | ${Math.round(raw.rate).toLocaleString('en')} | ${Math.round(bare.rate).toLocaleString('en')} | ≥ 20,000 |`,
     );
     out(
-      `| batch p50 | ${ms(pct(batchLatencies, 50))} (HTTP only: ${ms(pct(postLatencies, 50))}) | ${ms(pct(rawLatencies, 50))} | ${ms(pct(bareLatencies, 50))} | |`,
+      `| batch p50 | ${ms(pct(batchLatencies, 50))} (HTTP only: ${ms(pct(postLatencies, 50))}) | ${ms(pct(raw.latencies, 50))} | ${ms(pct(bare.latencies, 50))} | |`,
     );
     out(
-      `| batch p99 | ${ms(pct(batchLatencies, 99))} (HTTP only: ${ms(pct(postLatencies, 99))}) | ${ms(pct(rawLatencies, 99))} | ${ms(pct(bareLatencies, 99))} | ≤ 250 ms |`,
+      `| batch p99 | ${ms(pct(batchLatencies, 99))} (HTTP only: ${ms(pct(postLatencies, 99))}) | ${ms(pct(raw.latencies, 99))} | ${ms(pct(bare.latencies, 99))} | ≤ 250 ms |`,
     );
     out(
       `| threshold crossing → alert listed, p50 / p99 | ${ms(pct(alertLatencies, 50))} / ${ms(pct(alertLatencies, 99))} (n=${alertLatencies.length}, missed ${alertsMissed}) | — | — | p99 ≤ 1 s |`,
@@ -465,7 +456,7 @@ async function main() {
     );
     out(`# load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`);
     out(
-      `# ${accepted.toLocaleString('en')} events in ${batchLatencies.length} batches over ${elapsed.toFixed(1)} s; ${rawRows.toLocaleString('en')} raw rows; ${alertsTotal.rows[0]!.n} alerts in total`,
+      `# ${accepted.toLocaleString('en')} events in ${batchLatencies.length} batches over ${elapsed.toFixed(1)} s; ${raw.rows.toLocaleString('en')} raw rows; ${alertsTotal.rows[0]!.n} alerts in total`,
     );
   } finally {
     await sys.close();
