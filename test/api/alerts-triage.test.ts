@@ -3,7 +3,7 @@
  * bulk), assign; region scope; audit. Alerts are raised by real scoring.
  */
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, auditLog } from '../../db/schema';
 import {
@@ -64,8 +64,8 @@ type Item = {
   status: string;
   assignee: string | null;
 };
-const list = async (q: string, authz?: string) => {
-  const res = await sys.http.get(`/v1/alerts?policyId=${policyId}&${q}`).set('Authorization', authz ?? (await analyst()));
+const list = async (q: string, authz?: string, policy = policyId) => {
+  const res = await sys.http.get(`/v1/alerts?policyId=${policy}&${q}`).set('Authorization', authz ?? (await analyst()));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body as { items: Item[]; nextCursor: string | null };
 };
@@ -91,15 +91,78 @@ describe('the alert queue', () => {
     }
   });
 
+  it('splits alerts by creation time: createdFrom inclusive, createdTo exclusive; newer alerts first', async () => {
+    const g = uniq('created');
+    const pid = (await activePolicy(sys, policyBody('data_theft_departing_users', g))).id;
+    const [e1, u1, e2, u2] = [person(g, 'eu'), person(g, 'us'), person(g, 'eu'), person(g, 'us')];
+    await importPeople(sys, [e1!, u1!, e2!, u2!]);
+    // Two batches scored one after the other: their alerts are created at two different times.
+    const batch = async (ps: Person[]) =>
+      (
+        await ingest(
+          sys,
+          ps.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+        )
+      ).scoring!.alertsCreated;
+    const first = await batch([e1!, u1!]);
+    const second = await batch([e2!, u2!]);
+    expect(first).toHaveLength(2);
+    expect(second).toHaveLength(2);
+    const createdAt = async () =>
+      new Map((await sys.db.select().from(alerts).where(eq(alerts.policyId, pid))).map((a) => [a.id, a.createdAt.getTime()]));
+    const ids = async (q: string) => (await list(q, undefined, pid)).items.map((a) => a.id);
+    const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+    const sorted = (xs: string[]) => [...xs].sort();
+
+    // A bound strictly between the two batches' real creation times (read back as ms, floored).
+    let t = await createdAt();
+    const firstLast = Math.max(...first.map((id) => t.get(id)!));
+    const secondFirst = Math.min(...second.map((id) => t.get(id)!));
+    expect(secondFirst - firstLast, 'the batches are at least 2 ms apart').toBeGreaterThanOrEqual(2);
+    const mid = Math.floor((firstLast + secondFirst) / 2);
+    expect(sorted(await ids(`createdFrom=${iso(mid)}`))).toEqual(sorted(second));
+    expect(sorted(await ids(`createdTo=${iso(mid)}`))).toEqual(sorted(first));
+    // Newest first across the two creation times.
+    const all = await ids('');
+    expect(sorted(all.slice(0, 2))).toEqual(sorted(second));
+    expect(sorted(all.slice(2))).toEqual(sorted(first));
+
+    // Bounds equal to a creation time. The API takes bounds to the millisecond while Postgres keeps
+    // microseconds, so align the stored times to the millisecond to make equality reachable.
+    await sys.db.execute(sql`update alerts set created_at = date_trunc('milliseconds', created_at) where policy_id = ${pid}`);
+    t = await createdAt();
+    const t1 = t.get(first[0]!)!;
+    const t2 = t.get(second[0]!)!;
+    expect(first.map((id) => t.get(id))).toEqual([t1, t1]);
+    expect(second.map((id) => t.get(id))).toEqual([t2, t2]);
+    expect(sorted(await ids(`createdFrom=${iso(t2)}`))).toEqual(sorted(second));
+    expect(sorted(await ids(`createdTo=${iso(t2)}`))).toEqual(sorted(first));
+    expect(sorted(await ids(`createdFrom=${iso(t1)}&createdTo=${iso(t2)}`))).toEqual(sorted(first));
+    expect(sorted(await ids(`createdFrom=${iso(t1)}&createdTo=${iso(t2 + 1)}`))).toEqual(sorted([...first, ...second]));
+    expect(await ids(`createdFrom=${iso(t2 + 1)}`)).toEqual([]);
+    expect(await ids(`createdTo=${iso(t1)}`)).toEqual([]);
+  });
+
   it('pages with an opaque cursor, newest first, without repeats', async () => {
     const all: Item[] = [];
+    const sizes: number[] = [];
     let cursor: string | null = null;
     do {
       const page: { items: Item[]; nextCursor: string | null } = await list(`limit=2${cursor ? `&cursor=${cursor}` : ''}`);
       all.push(...page.items);
+      sizes.push(page.items.length);
       cursor = page.nextCursor;
     } while (cursor);
-    expect(all.map((a) => a.id).sort()).toEqual([...alertIdOf.values()].sort());
+    const newestFirst = await sys.db
+      .select({ id: alerts.id })
+      .from(alerts)
+      .where(eq(alerts.policyId, policyId))
+      .orderBy(desc(alerts.createdAt), desc(alerts.id));
+    expect(newestFirst.map((r) => r.id).sort()).toEqual([...alertIdOf.values()].sort());
+    const ids = all.map((a) => a.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(newestFirst.map((r) => r.id));
+    expect(sizes).toEqual([2, 2, 1]);
     const bad = await sys.http.get('/v1/alerts?cursor=not-a-cursor').set('Authorization', await analyst());
     expect(bad.status).toBe(400);
     const unknown = await sys.http.get('/v1/alerts?colour=red').set('Authorization', await analyst());
@@ -122,6 +185,17 @@ describe('the alert queue', () => {
       .set('Authorization', await euAnalyst())
       .send({ assignee: 'analyst-eu' });
     expect(assign.status).toBe(404);
+  });
+
+  it('an alert id that does not exist is a 404 in the error shape; a malformed id is a 400 naming it', async () => {
+    const res = await sys.http.get(`/v1/alerts/${randomUUID()}`).set('Authorization', await analyst());
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({
+      error: { code: 'not_found', message: 'Alert not found', requestId: res.headers['x-request-id'] },
+    });
+    const malformed = await sys.http.get('/v1/alerts/not-a-uuid').set('Authorization', await analyst());
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatchObject({ code: 'validation_error', details: [{ field: 'path.id' }] });
   });
 
   it('an alert’s detail carries the risk factors that make up its score, each traced to signals', async () => {
@@ -158,6 +232,9 @@ describe('triage', () => {
       .send({ reason: 'bored', comment: 'x' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain('body.reason');
+    expect(bad.body.error.details).toEqual([{ field: 'body.reason', message: expect.any(String) }]);
+    const [untouched] = await sys.db.select().from(alerts).where(eq(alerts.id, id));
+    expect(untouched).toMatchObject({ status: 'needs_review', dismissReason: null });
     const noComment = await sys.http
       .post(`/v1/alerts/${id}/dismiss`)
       .set('Authorization', await analyst())
@@ -277,6 +354,27 @@ describe('bulk dismiss', () => {
     expect(entries.map((e) => e.region).sort()).toEqual(['eu', 'us']);
     expect(entries.reduce((n, e) => n + (e.details!.count as number), 0)).toBe(398);
     expect(new Set(entries.flatMap((e) => e.details!.alertIds as string[]))).toEqual(new Set(res.body.dismissed));
+  });
+
+  it('a reason outside the fixed list is a 400 naming body.reason and dismisses none of the alerts', async () => {
+    const ids = [alertIdOf.get(people[2]!.externalId)!, alertIdOf.get(people[3]!.externalId)!];
+    const before = await sys.db.select().from(alerts).where(inArray(alerts.id, ids));
+    expect(before.map((a) => a.status)).toEqual(['needs_review', 'needs_review']);
+    const res = await sys.http
+      .post('/v1/alerts/dismiss')
+      .set('Authorization', await analyst())
+      .send({ ids, reason: 'bored', comment: 'Nothing to see' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_error');
+    expect(res.body.error.message).toContain('body.reason');
+    expect(res.body.error.details).toEqual([{ field: 'body.reason', message: expect.any(String) }]);
+    const after = await sys.db.select().from(alerts).where(inArray(alerts.id, ids));
+    expect(after.map((a) => [a.status, a.dismissReason])).toEqual([
+      ['needs_review', null],
+      ['needs_review', null],
+    ]);
+    const entries = await sys.db.select().from(auditLog).where(eq(auditLog.requestId, res.headers['x-request-id']!));
+    expect(entries.filter((e) => e.outcome === 'allowed')).toEqual([]);
   });
 
   it('a regional analyst’s bulk dismissal skips alerts outside its regions as not found', async () => {
