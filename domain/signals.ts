@@ -56,7 +56,8 @@ export const MAX_SIGNAL_BATCH = 5000;
 const IsoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)), 'not a calendar date');
+  // Not Date.parse: it rolls 2026-02-30 over to 2 March instead of refusing it.
+  .refine((s) => isCalendarDay(+s.slice(0, 4), +s.slice(5, 7), +s.slice(8, 10)), 'not a calendar date');
 const Remarks = z.string().max(200, 'remarks are at most 200 characters');
 const Level = z.string().trim().min(1).max(50);
 const Rating = z.union([z.number().finite(), z.string().trim().min(1).max(50)]);
@@ -230,8 +231,13 @@ function validUtcTime(v: unknown): v is string {
   const y = +m[1]!;
   const mo = +m[2]!;
   const d = +m[3]!;
-  if (y < 1000 || mo < 1 || mo > 12 || d < 1 || +m[4]! > 23 || +m[5]! > 59 || +m[6]! > 59) return false;
-  // The proleptic Gregorian calendar, as Date has it.
+  if (y < 1000 || +m[4]! > 23 || +m[5]! > 59 || +m[6]! > 59) return false;
+  return isCalendarDay(y, mo, d);
+}
+
+/** Whether day `d` of month `mo` (1–12) of year `y` exists in the proleptic Gregorian calendar, as Date has it. */
+function isCalendarDay(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1) return false;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
 }

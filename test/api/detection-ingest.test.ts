@@ -73,6 +73,74 @@ describe('roster import (connector)', () => {
     expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
   });
 
+  it('a CSV roster sent again changes nothing; a changed department updates that subject and re-seals its identity; a changed region leaves the vault alone', async () => {
+    const g = uniq('csvre');
+    const header = 'Employee ID,Full Name,Email Address,Department,Groups,Region';
+    const line = (n: number, department: string, region = 'eu') =>
+      `${g}-${n},Person ${n},p${n}.${g}@corp.example,${department},${g},${region}`;
+    const importCsv = async (rows: string[]) => {
+      const res = await sys.http
+        .post('/v1/subjects/import')
+        .set('Authorization', await connector())
+        .set('Content-Type', 'text/csv')
+        .send([header, ...rows].join('\n'));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body as unknown;
+    };
+    const original = [line(1, 'Sales'), line(2, 'Finance'), line(3, 'Legal')];
+    expect(await importCsv(original)).toEqual({ created: 3, updated: 0, unchanged: 0, rejected: [], ignoredColumns: [] });
+    const [id1, id2, id3] = await Promise.all([1, 2, 3].map((n) => subjectIdOf(sys, `${g}-${n}`)));
+    const ids = [id1!, id2!, id3!];
+    const readSubjects = async () =>
+      new Map((await sys.db.select().from(subjects).where(inArray(subjects.id, ids))).map((r) => [r.id, r]));
+    const readVault = async () =>
+      new Map(
+        (await sys.db.select().from(identityVault).where(inArray(identityVault.subjectId, ids))).map((r) => [r.subjectId, r]),
+      );
+    const subjectsBefore = await readSubjects();
+    const vaultBefore = await readVault();
+    expect(subjectsBefore.get(id2!)).toMatchObject({ department: 'Finance', region: 'eu', groups: [g] });
+
+    // The same file again: nothing is written, not even a timestamp.
+    expect(await importCsv(original)).toEqual({ created: 0, updated: 0, unchanged: 3, rejected: [], ignoredColumns: [] });
+    expect(await readSubjects()).toEqual(subjectsBefore);
+    expect(await readVault()).toEqual(vaultBefore);
+
+    // One record's department changes: the department is part of the sealed identity.
+    const changed = [line(1, 'Sales'), line(2, 'Audit'), line(3, 'Legal')];
+    expect(await importCsv(changed)).toEqual({ created: 0, updated: 1, unchanged: 2, rejected: [], ignoredColumns: [] });
+    const subjectsChanged = await readSubjects();
+    expect(subjectsChanged.get(id2!)).toMatchObject({
+      department: 'Audit',
+      region: 'eu',
+      groups: [g],
+      pseudonym: subjectsBefore.get(id2!)!.pseudonym,
+    });
+    expect(subjectsChanged.get(id1!)).toEqual(subjectsBefore.get(id1!));
+    expect(subjectsChanged.get(id3!)).toEqual(subjectsBefore.get(id3!));
+    const vaultChanged = await readVault();
+    const resealed = vaultChanged.get(id2!)!;
+    expect(resealed.version).toBe(vaultBefore.get(id2!)!.version + 1);
+    expect(resealed.ciphertext).not.toBe(vaultBefore.get(id2!)!.ciphertext);
+    expect(resealed.fingerprint).not.toBe(vaultBefore.get(id2!)!.fingerprint);
+    expect(openIdentity(sys.config.keys.vault, resealed)).toMatchObject({
+      externalId: `${g}-2`,
+      displayName: 'Person 2',
+      email: `p2.${g}@corp.example`,
+      department: 'Audit',
+    });
+    expect(vaultChanged.get(id1!)).toEqual(vaultBefore.get(id1!));
+    expect(vaultChanged.get(id3!)).toEqual(vaultBefore.get(id3!));
+
+    // A region is a scoping attribute, not identity: the subject moves, its vault row stays as it was.
+    const moved = [line(1, 'Sales'), line(2, 'Audit'), line(3, 'Legal', 'us')];
+    expect(await importCsv(moved)).toEqual({ created: 0, updated: 1, unchanged: 2, rejected: [], ignoredColumns: [] });
+    expect((await readSubjects()).get(id3!)).toMatchObject({ region: 'us', department: 'Legal' });
+    const vaultMoved = await readVault();
+    expect(vaultMoved.get(id3!)).toEqual(vaultBefore.get(id3!));
+    expect(vaultMoved.get(id2!)).toEqual(resealed);
+  });
+
   it('a CSV without the columns it needs is a 400 naming them', async () => {
     const res = await sys.http
       .post('/v1/subjects/import')
@@ -239,6 +307,57 @@ describe('signals (connector)', () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
+  it('accepts a batch of exactly 5,000 events and stores every one of them', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const events = Array.from({ length: 5000 }, () => ev.usb(p.externalId, 1));
+    const r = await ingest(sys, events);
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 5000, duplicates: 0, rejected: [] });
+    const [stored] = await sys.db
+      .select({ n: sql<number>`count(*)::int`, ids: sql<number>`count(distinct ${signals.externalId})::int` })
+      .from(signals)
+      .where(eq(signals.batchId, r.body.batchId));
+    expect(stored).toEqual({ n: 5000, ids: 5000 });
+  });
+
+  it('refuses an HR CSV of more than 5,000 rows whole with 413, storing nothing; its first 5,000 rows are accepted', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const g = uniq('big');
+    const header = 'Event ID,Employee ID,Event Type,Event Date,Last Working Date';
+    const lines = Array.from({ length: 5001 }, (_, i) => `${g}-${i},${p.externalId},Resignation,2026-11-01,2026-11-30`);
+    const countAll = async () => ({
+      signals: (await sys.db.select({ n: sql<number>`count(*)::int` }).from(signals))[0]!.n,
+      batches: (await sys.db.select({ n: sql<number>`count(*)::int` }).from(signalBatches))[0]!.n,
+    });
+    const before = await countAll();
+    const res = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send([header, ...lines].join('\n'));
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+    expect(res.body.error.message).toContain('5000');
+    expect(await countAll()).toEqual(before);
+
+    // The same rows, one fewer: the refusal above was the size alone.
+    const ok = await sys.http
+      .post('/v1/signals')
+      .set('Authorization', await connector())
+      .set('Content-Type', 'text/csv')
+      .send([header, ...lines.slice(0, 5000)].join('\n'));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(202);
+    expect(ok.body).toMatchObject({ accepted: 5000, duplicates: 0, rejected: [] });
+    await sys.client.workflow.getHandle(ok.body.scoringWorkflowId).result();
+    const [stored] = await sys.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(signals)
+      .where(eq(signals.batchId, ok.body.batchId));
+    expect(stored!.n).toBe(5000);
+  });
+
   it('a replayed event is a duplicate: counted, stored once, also when repeated within one batch', async () => {
     const p = person(uniq('g'));
     await importPeople(sys, [p]);
@@ -333,6 +452,161 @@ describe('signals (connector)', () => {
       { index: 0, reason: 'attributes.remarks: remarks are at most 200 characters' },
       { index: 1, reason: expect.stringMatching(/^attributes.lastWorkingDate: /) },
     ]);
+  });
+
+  it('HR events missing a required field, or with a malformed date, are rejected by index naming the field; the rest of the batch is stored', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const review = ev.performanceReview(p.externalId, at(0), 'Zqx remark kept private');
+    const { rating: _rating, ...noRating } = review.attributes;
+    const { effectiveDate: _effective, ...noEffectiveDate } = review.attributes;
+    const level = ev.levelChange(p.externalId, 'Zqx-old-level', 'Zqx-new-level');
+    const events = [
+      ev.performanceReview(p.externalId),
+      { ...review, attributes: noRating },
+      { ...review, externalId: uniq('hr'), attributes: noEffectiveDate },
+      ev.levelChange(p.externalId, 'L3', 'L4'),
+      { ...level, attributes: { oldLevel: level.attributes.oldLevel } },
+      { ...level, externalId: uniq('hr'), attributes: { newLevel: level.attributes.newLevel } },
+      { ...ev.performanceReview(p.externalId), attributes: { rating: 3, effectiveDate: '15/10/2026' } },
+      {
+        ...ev.performanceReview(p.externalId),
+        type: 'performance_improvement_plan',
+        attributes: { effectiveDate: '2026-13-01' },
+      },
+      { ...ev.levelChange(p.externalId, 'L5', 'L4'), attributes: { oldLevel: 'L5', newLevel: 'L4', effectiveDate: '2026-1-5' } },
+      ev.resignation(p.externalId),
+    ];
+    const r = await ingest(sys, events);
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 3, duplicates: 0 });
+    expect(r.body.rejected).toEqual([
+      // A rating is a number or a label: zod's union says "Invalid input", still naming the field.
+      { index: 1, reason: expect.stringMatching(/^attributes\.rating: /) },
+      { index: 2, reason: 'attributes.effectiveDate: Required' },
+      { index: 4, reason: 'attributes.newLevel: Required' },
+      // The domain requires the old level too (it is what a demotion is judged against).
+      { index: 5, reason: 'attributes.oldLevel: Required' },
+      { index: 6, reason: 'attributes.effectiveDate: expected a date YYYY-MM-DD' },
+      { index: 7, reason: 'attributes.effectiveDate: not a calendar date' },
+      { index: 8, reason: 'attributes.effectiveDate: expected a date YYYY-MM-DD' },
+    ]);
+    const echoed = JSON.stringify(r.body);
+    for (const v of ['Zqx', '15/10/2026', '2026-13-01', '2026-1-5']) expect(echoed).not.toContain(v);
+    const stored = await sys.db.select().from(signals).where(eq(signals.batchId, r.body.batchId));
+    expect(stored.map((s) => s.externalId).sort()).toEqual(
+      [events[0], events[3], events[9]].map((e) => (e as { externalId: string }).externalId).sort(),
+    );
+  });
+
+  it('an HR date that is no day of the calendar (30 February, 31 April) is rejected as such', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const review = ev.performanceReview(p.externalId);
+    const events = [
+      { ...review, attributes: { rating: 2, effectiveDate: '2026-02-30' } },
+      { ...ev.resignation(p.externalId), attributes: { lastWorkingDate: '2026-04-31' } },
+      ev.performanceReview(p.externalId),
+    ];
+    const r = await ingest(sys, events);
+    expect(r.body.rejected).toEqual([
+      { index: 0, reason: 'attributes.effectiveDate: not a calendar date' },
+      { index: 1, reason: 'attributes.lastWorkingDate: not a calendar date' },
+    ]);
+    const stored = await sys.db.select().from(signals).where(eq(signals.batchId, r.body.batchId));
+    expect(stored.map((s) => s.attributes)).toEqual([{ rating: 1, effectiveDate: at(0).slice(0, 10) }]);
+  });
+
+  it('a performance improvement plan sent as JSON keeps rating and effective date in attributes and its remarks only sealed, up to 200 characters', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const pip = (remarks: string) => ({
+      source: 'hr',
+      externalId: uniq('pip'),
+      subject: p.externalId,
+      type: 'performance_improvement_plan',
+      occurredAt: '2026-10-20T08:30:00Z',
+      attributes: { rating: 'Needs improvement', effectiveDate: '2026-10-20', remarks },
+    });
+    const remark = 'Plan agreed after missed quarterly goals; Zqx reviewed';
+    const longest = `${'Zqx long remark '.repeat(12)}${'z'.repeat(8)}`;
+    expect(longest).toHaveLength(200);
+    const events = [pip(remark), pip(longest)];
+    const r = await ingest(sys, events);
+    expect(r.body).toMatchObject({ accepted: 2, duplicates: 0, rejected: [] });
+    const rows = await sys.db.select().from(signals).where(eq(signals.batchId, r.body.batchId));
+    const byId = new Map(rows.map((row) => [row.externalId, row]));
+    for (const [event, text] of [
+      [events[0]!, remark],
+      [events[1]!, longest],
+    ] as const) {
+      const row = byId.get(event.externalId)!;
+      expect(row).toMatchObject({ source: 'hr', type: 'performance_improvement_plan', severity: null, count: 1 });
+      expect(row.occurredAt.toISOString()).toBe('2026-10-20T08:30:00.000Z');
+      expect(row.attributes).toEqual({ rating: 'Needs improvement', effectiveDate: '2026-10-20' });
+      expect(row.sealed).not.toBeNull();
+      expect(row.sealed).not.toContain('Zqx');
+      expect(openText(sys.config.keys.vault, row.sealed!)).toEqual({ remarks: text });
+    }
+    // Nowhere in the stored rows in clear, whatever column.
+    const clear = await sys.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from signals t where t.batch_id = ${r.body.batchId} and t::text ilike ${'%Zqx%'}`,
+    );
+    expect(clear.rows[0]!.n).toBe(0);
+  });
+
+  it('a termination sent as JSON keeps its last working and termination dates; without attributes it stores none', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const dated = {
+      ...ev.termination(p.externalId, '2026-11-03T00:00:00Z'),
+      attributes: { lastWorkingDate: '2026-11-30', terminationDate: '2026-11-03' },
+    };
+    const { attributes: _none, ...bare } = ev.termination(p.externalId);
+    const r = await ingest(sys, [dated, bare]);
+    expect(r.body).toMatchObject({ accepted: 2, rejected: [] });
+    const rows = await sys.db.select().from(signals).where(eq(signals.batchId, r.body.batchId));
+    const byId = new Map(rows.map((row) => [row.externalId, row]));
+    expect(byId.get(dated.externalId)).toMatchObject({
+      source: 'hr',
+      type: 'termination',
+      subjectId: await subjectIdOf(sys, p.externalId),
+      attributes: { lastWorkingDate: '2026-11-30', terminationDate: '2026-11-03' },
+      sealed: null,
+    });
+    expect(byId.get(dated.externalId)!.attributes).toEqual({ lastWorkingDate: '2026-11-30', terminationDate: '2026-11-03' });
+    expect(byId.get(dated.externalId)!.occurredAt.toISOString()).toBe('2026-11-03T00:00:00.000Z');
+    expect(byId.get(bare.externalId)!.attributes).toEqual({});
+  });
+
+  it('a job level change sent as JSON keeps its old and new levels (trimmed) and effective date; its remarks are sealed', async () => {
+    const p = person(uniq('g'));
+    await importPeople(sys, [p]);
+    const plain = ev.levelChange(p.externalId, 'L5', 'L4');
+    const detailed = {
+      ...ev.levelChange(p.externalId, ' Senior Engineer ', 'Engineer'),
+      attributes: {
+        oldLevel: ' Senior Engineer ',
+        newLevel: 'Engineer',
+        effectiveDate: '2026-10-01',
+        demotion: true,
+        remarks: 'Zqx asked to step back',
+      },
+    };
+    const r = await ingest(sys, [plain, detailed]);
+    expect(r.body).toMatchObject({ accepted: 2, rejected: [] });
+    const rows = await sys.db.select().from(signals).where(eq(signals.batchId, r.body.batchId));
+    const byId = new Map(rows.map((row) => [row.externalId, row]));
+    expect(byId.get(plain.externalId)).toMatchObject({ type: 'job_level_change', source: 'hr', sealed: null });
+    expect(byId.get(plain.externalId)!.attributes).toEqual({ oldLevel: 'L5', newLevel: 'L4' });
+    const d = byId.get(detailed.externalId)!;
+    expect(d.attributes).toEqual({
+      oldLevel: 'Senior Engineer',
+      newLevel: 'Engineer',
+      effectiveDate: '2026-10-01',
+      demotion: true,
+    });
+    expect(openText(sys.config.keys.vault, d.sealed!)).toEqual({ remarks: 'Zqx asked to step back' });
   });
 
   it('each batch is recorded and audited with counts only; its status shows the scoring result', async () => {

@@ -295,6 +295,13 @@ describe('event validation', () => {
     };
     expect(parseSignalEvent(pr)).toMatchObject({ ok: false, reason: expect.stringContaining('remarks') });
   });
+  it('HR dates are calendar days: no 30 February, 29 February only in leap years', () => {
+    const at = (lastWorkingDate: string) => parseSignalEvent({ ...ok, attributes: { lastWorkingDate } });
+    for (const d of ['2026-02-28', '2028-02-29', '2000-02-29', '2026-04-30', '2026-12-31']) expect(at(d).ok, d).toBe(true);
+    for (const d of ['2026-02-29', '2100-02-29', '2026-02-30', '2026-04-31', '2026-00-10', '2026-13-01', '2026-01-00']) {
+      expect(at(d), d).toEqual({ ok: false, reason: 'attributes.lastWorkingDate: not a calendar date' });
+    }
+  });
   it('a DLP alert needs its severity', () => {
     const dlp = { source: 'dlp', externalId: 'd', subject: 'E1', type: 'dlp_alert', occurredAt: '2026-11-01T00:00:00Z' };
     expect(parseSignalEvent(dlp)).toMatchObject({ ok: false, reason: expect.stringContaining('severity') });
