@@ -4,7 +4,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alerts, auditLog, subjectPolicyScores } from '../../db/schema';
+import { alerts, auditLog, policies, subjectPolicyScores } from '../../db/schema';
 import {
   activate,
   activePolicy,
@@ -151,6 +151,19 @@ describe('policy lifecycle (administrator)', () => {
       [{ ...policyBody('data_leaks', g), template: 'insider_trading' }, 'body.template'],
       [{ ...policyBody('data_leaks', g), indicators: { keystrokes: 3 } }, 'body.indicators'],
       [{ ...policyBody('data_leaks', g), scope: { regions: ['mars'] } }, 'body.scope.regions'],
+      [{ ...policyBody('data_leaks', g), dailyAlertCap: 0 }, 'body.dailyAlertCap'],
+      [{ ...policyBody('data_leaks', g), dailyAlertCap: 2.5 }, 'body.dailyAlertCap'],
+      // Weights are 0–100 points.
+      [{ ...policyBody('data_leaks', g), indicators: { dlp_alert_high: 101 } }, 'body.indicators.dlp_alert_high'],
+      // The minimum risk score is 1–100.
+      [
+        { ...policyBody('data_leaks', g), thresholds: { minRiskScore: 0, severity: { medium: 60, high: 80 } } },
+        'body.thresholds.minRiskScore',
+      ],
+      [
+        { ...policyBody('data_leaks', g), thresholds: { minRiskScore: 101, severity: { medium: 60, high: 80 } } },
+        'body.thresholds.minRiskScore',
+      ],
     ];
     for (const [body, field] of cases) {
       const res = await sys.http
@@ -166,6 +179,47 @@ describe('policy lifecycle (administrator)', () => {
       .set('Authorization', await admin())
       .send({ template: 'risky_users' });
     expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain("Unrecognized key(s) in object: 'template'");
+    // Every refused body carried the same name as `p`: none of them was stored.
+    const named = await sys.db
+      .select()
+      .from(policies)
+      .where(eq(policies.name, `data_leaks ${g}`));
+    expect(named.map((r) => r.id)).toEqual([p.id]);
+  });
+
+  it('accepts the activation window’s bounds, 1 and 30 days', async () => {
+    for (const days of [1, 30]) {
+      const created = await createPolicy(sys, policyBody('data_leaks', uniq('g'), { activationWindowDays: days }));
+      const read = await sys.http.get(`/v1/policies/${created.id}`).set('Authorization', await admin());
+      expect(read.status).toBe(200);
+      expect(read.body.activationWindowDays, String(days)).toBe(days);
+    }
+  });
+
+  it('a PATCH of the indicators and the priority groups is applied, and a bad weight changes nothing', async () => {
+    const p = await createPolicy(sys, policyBody('data_leaks', uniq('g')));
+    const [vip, board] = [uniq('vip'), uniq('board')];
+    const indicators = { file_copied_to_usb: 7, dlp_alert_high: 25, email_to_external_domain: 0 };
+    const patched = await sys.http
+      .patch(`/v1/policies/${p.id}`)
+      .set('Authorization', await admin())
+      .send({ indicators, priorityGroups: [vip, board] });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body).toMatchObject({ version: 2, indicators, priorityGroups: [vip, board] });
+    const read = await sys.http.get(`/v1/policies/${p.id}`).set('Authorization', await admin());
+    expect(read.body).toMatchObject({ version: 2, priorityGroups: [vip, board] });
+    expect(read.body.indicators).toEqual(indicators);
+
+    const refused = await sys.http
+      .patch(`/v1/policies/${p.id}`)
+      .set('Authorization', await admin())
+      .send({ indicators: { file_copied_to_usb: 101 } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toContain('body.indicators.file_copied_to_usb');
+    const after = await sys.http.get(`/v1/policies/${p.id}`).set('Authorization', await admin());
+    expect(after.body).toMatchObject({ version: 2, priorityGroups: [vip, board] });
+    expect(after.body.indicators).toEqual(indicators);
   });
 
   it('a regional administrator manages only policies confined to its regions', async () => {
@@ -256,39 +310,62 @@ describe('each template’s trigger, end to end', () => {
     expect(await alertsOf(ms, policy.id)).toEqual([]);
   });
 
-  it('security policy violations: an endpoint-security alert triggers', async () => {
+  it('security policy violations: an endpoint-security alert triggers; DLP alerts and activity alone do not', async () => {
     const g = uniq('g');
     const policy = await activePolicy(
       sys,
-      policyBody('security_policy_violations', g, { indicators: { endpoint_alert: 20, file_downloaded: 2 } }),
+      // DLP alerts carry weight here, so a DLP alert taken for a trigger would show in a score.
+      policyBody('security_policy_violations', g, {
+        indicators: { endpoint_alert: 20, file_downloaded: 2, dlp_alert_high: 20, dlp_alert_medium: 10 },
+      }),
     );
-    const [flagged, clean] = [person(g), person(g)];
-    await importPeople(sys, [flagged, clean]);
+    const [flagged, clean, dlpOnly] = [person(g), person(g), person(g)];
+    await importPeople(sys, [flagged, clean, dlpOnly]);
     await ingest(sys, [
       ev.endpoint(flagged.externalId),
       ev.activity(flagged.externalId, 'file_downloaded', 10),
       ev.activity(clean.externalId, 'file_downloaded', 40),
+      ev.dlp(dlpOnly.externalId, 'high'),
+      ev.dlp(dlpOnly.externalId, 'high', at(DAY)),
+      ev.dlp(dlpOnly.externalId, 'medium'),
+      ev.activity(dlpOnly.externalId, 'file_downloaded', 40),
     ]);
     const fs = await subjectIdOf(sys, flagged.externalId);
     expect((await alertsOf(fs, policy.id))[0]).toMatchObject({ score: 40, severity: 'low' });
     expect(await scoreOf(await subjectIdOf(sys, clean.externalId), policy.id)).toBeNull();
+    // High DLP alerts and heavy activity, but no endpoint alert: not triggered for this policy.
+    const ds = await subjectIdOf(sys, dlpOnly.externalId);
+    expect(await scoreOf(ds, policy.id)).toBeNull();
+    expect(await alertsOf(ds, policy.id)).toEqual([]);
   });
 
   it('risky users: a performance review or a demotion triggers; a promotion does not', async () => {
     const g = uniq('g');
-    const policy = await activePolicy(sys, policyBody('risky_users', g));
+    // The template's default weights: performance_review 5, job_level_change 10, file_copied_to_usb 3.
+    const policy = await activePolicy(sys, policyBody('risky_users', g, { indicators: undefined }));
     const [reviewed, demoted, promoted] = [person(g), person(g), person(g)];
     await importPeople(sys, [reviewed, demoted, promoted]);
     await ingest(sys, [
       ev.performanceReview(reviewed.externalId),
       ev.usb(reviewed.externalId, 15),
       ev.levelChange(demoted.externalId, 'L6', 'L5'),
-      ev.usb(demoted.externalId, 15),
+      ev.usb(demoted.externalId, 17),
       ev.levelChange(promoted.externalId, 'L5', 'L6'),
       ev.usb(promoted.externalId, 15),
     ]);
-    for (const who of [reviewed, demoted])
-      expect(await alertsOf(await subjectIdOf(sys, who.externalId), policy.id)).toHaveLength(1);
+    // Review: 5 + 15 × 3 = 50 (low, below the medium band at 60); demotion: 10 + 17 × 3 = 61 (medium).
+    const expected = [
+      [reviewed, 'performance_review', 5, 50, 'low'],
+      [demoted, 'job_level_change', 10, 61, 'medium'],
+    ] as const;
+    for (const [who, trigger, triggerPoints, score, severity] of expected) {
+      const sid = await subjectIdOf(sys, who.externalId);
+      const list = await alertsOf(sid, policy.id);
+      expect(list).toHaveLength(1);
+      expect(list[0], trigger).toMatchObject({ score, severity, status: 'needs_review' });
+      expect(list[0]!.riskFactors[0]).toMatchObject({ kind: 'trigger', name: trigger, points: triggerPoints });
+      expect((await scoreOf(sid, policy.id))!.score).toBe(score);
+    }
     expect(await scoreOf(await subjectIdOf(sys, promoted.externalId), policy.id)).toBeNull();
   });
 

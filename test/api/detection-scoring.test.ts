@@ -21,6 +21,7 @@ import {
   ingest,
   person,
   policyBody,
+  type Person,
   scoringOf,
   subjectIdOf,
   uniq,
@@ -250,38 +251,191 @@ describe('concurrency', () => {
       expect(list[0]).toMatchObject({ score: 54, status: 'needs_review' });
     }
   });
+});
 
-  it('the daily alert cap holds under concurrent batches, and capped subjects show as suppressed', async () => {
+describe('the daily alert cap', () => {
+  // The cap counts new alerts per policy per UTC day of the scoring's `now`. A batch's own scoring
+  // uses the real clock, so these tests score at fixed days instead (the last seconds of one UTC
+  // day and the first of the next): the result never depends on when the suite runs.
+  const DAY_D = new Date('2031-06-30T23:59:58Z');
+  const DAY_D1 = new Date('2031-07-01T00:00:02Z');
+  const scoreAt = (now: Date, subjectIds: string[], policyId: string) =>
+    scoreSubjects({ db: sys.db, logger: createLogger({ level: 'warn' }) }, { subjectIds, policyIds: [policyId] }, now);
+  const countersOf = async (policyId: string) =>
+    (await sys.db.select().from(policyDailyAlerts).where(eq(policyDailyAlerts.policyId, policyId)))
+      .map((r) => ({ day: r.day, count: r.count }))
+      .sort((a, b) => (a.day < b.day ? -1 : 1));
+
+  /**
+   * Sends `events` while `people` sit in a holding group outside the policy's scope, then brings
+   * them back into `group`: the batch's own scoring (at the real date) does not score them for the
+   * policy, and the test scores them itself at a chosen `now`.
+   */
+  async function arriveUnscored(people: Person[], group: string, policyId: string, events: unknown[]) {
+    const hold = uniq('hold');
+    await importPeople(
+      sys,
+      people.map((p) => ({ ...p, groups: [hold] })),
+    );
+    const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
+    const rows = () =>
+      sys.db
+        .select()
+        .from(subjectPolicyScores)
+        .where(and(eq(subjectPolicyScores.policyId, policyId), inArray(subjectPolicyScores.subjectId, ids)))
+        .orderBy(subjectPolicyScores.subjectId);
+    const before = await rows();
+    const batch = await ingest(sys, events);
+    // The premise: the batch's own scoring left the policy's scores, alerts and counter alone.
+    expect(batch.scoring).toMatchObject({ alertsCreated: [], alertsRaised: [] });
+    expect(await rows()).toEqual(before);
+    expect((await countersOf(policyId)).every((c) => c.day.startsWith('2031-'))).toBe(true);
+    await importPeople(
+      sys,
+      people.map((p) => ({ ...p, groups: [group] })),
+    );
+    return ids;
+  }
+
+  it('holds under concurrent scorings of one UTC day, and capped subjects show as suppressed', async () => {
     const g = uniq('g');
     const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 3 }));
     const people = Array.from({ length: 6 }, () => person(g));
-    await importPeople(sys, people);
-    const results = await Promise.all(
-      [0, 2, 4].map((i) =>
-        ingest(
-          sys,
-          people.slice(i, i + 2).flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
-        ),
-      ),
+    const ids = await arriveUnscored(
+      people,
+      g,
+      policy.id,
+      people.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
     );
-    const ids = await Promise.all(people.map((p) => subjectIdOf(sys, p.externalId)));
+    expect(await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id))).toEqual([]);
+
+    const results = await Promise.all([0, 2, 4].map((i) => scoreAt(DAY_D, ids.slice(i, i + 2), policy.id)));
     const raised = await sys.db
       .select()
       .from(alerts)
       .where(and(eq(alerts.policyId, policy.id), inArray(alerts.subjectId, ids)));
     expect(raised).toHaveLength(3);
-    expect(results.reduce((n, r) => n + r.scoring!.suppressedByCap, 0)).toBe(3);
+    expect(results.flatMap((r) => r.alertsCreated).sort()).toEqual(raised.map((a) => a.id).sort());
+    expect(results.reduce((n, r) => n + r.suppressedByCap, 0)).toBe(3);
     const scores = await sys.db.select().from(subjectPolicyScores).where(eq(subjectPolicyScores.policyId, policy.id));
-    expect(scores.filter((s) => s.suppressedByCap)).toHaveLength(3);
+    expect(scores).toHaveLength(6);
     expect(scores.every((s) => s.score === 45)).toBe(true);
-    const [counter] = await sys.db.select().from(policyDailyAlerts).where(eq(policyDailyAlerts.policyId, policy.id));
-    expect(counter!.count).toBe(3);
+    const suppressed = scores.filter((s) => s.suppressedByCap);
+    expect(suppressed).toHaveLength(3);
+    // The suppressed are exactly those without an alert, and their rows link none.
+    expect(suppressed.map((s) => s.subjectId).sort()).toEqual(ids.filter((id) => !raised.some((a) => a.subjectId === id)).sort());
+    expect(suppressed.every((s) => s.alertId === null)).toBe(true);
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 3 }]);
 
-    // Another batch the same day: still capped.
+    // Another subject the same day: still capped.
     const late = person(g);
-    await importPeople(sys, [late]);
-    const more = await ingest(sys, [ev.resignation(late.externalId), ev.usb(late.externalId, 15)]);
-    expect(more.scoring).toMatchObject({ alertsCreated: [], suppressedByCap: 1 });
+    const [lateId] = await arriveUnscored([late], g, policy.id, [ev.resignation(late.externalId), ev.usb(late.externalId, 15)]);
+    expect(await scoreAt(DAY_D, [lateId!], policy.id)).toMatchObject({ alertsCreated: [], suppressedByCap: 1 });
+    expect(await alertsOf(lateId!, policy.id)).toEqual([]);
+    expect((await scoreOf(lateId!, policy.id))!.suppressedByCap).toBe(true);
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 3 }]);
+  });
+
+  it('raising an already-open alert does not count against the cap, and a reached cap does not hold it back', async () => {
+    const g = uniq('g');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 2 }));
+    const [a, b, c] = [person(g), person(g), person(g)];
+    const [sa] = await arriveUnscored([a], g, policy.id, [ev.resignation(a.externalId), ev.usb(a.externalId, 15)]);
+    const first = await scoreAt(DAY_D, [sa!], policy.id);
+    expect(first.alertsCreated).toHaveLength(1);
+    const alertA = first.alertsCreated[0]!;
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 1 }]);
+
+    // A later, higher score for the same subject: a raise, not a new alert; the counter is unchanged.
+    await arriveUnscored([a], g, policy.id, [ev.usb(a.externalId, 7, at(2 * DAY))]);
+    expect(await scoreAt(DAY_D, [sa!], policy.id)).toMatchObject({
+      alertsCreated: [],
+      alertsRaised: [alertA],
+      suppressedByCap: 0,
+    });
+    expect(await alertsOf(sa!, policy.id)).toEqual([expect.objectContaining({ id: alertA, score: 66, severity: 'medium' })]);
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 1 }]);
+
+    // So the cap still has room for a second subject's alert that day.
+    const [sb] = await arriveUnscored([b], g, policy.id, [ev.resignation(b.externalId), ev.usb(b.externalId, 15)]);
+    const second = await scoreAt(DAY_D, [sb!], policy.id);
+    expect(second).toMatchObject({ suppressedByCap: 0 });
+    expect(second.alertsCreated).toHaveLength(1);
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 2 }]);
+
+    // The cap is now reached: a new subject is held back, yet the open alert still rises.
+    await arriveUnscored([a], g, policy.id, [ev.usb(a.externalId, 5, at(3 * DAY))]);
+    const [sc] = await arriveUnscored([c], g, policy.id, [ev.resignation(c.externalId), ev.usb(c.externalId, 15)]);
+    expect(await scoreAt(DAY_D, [sa!, sc!], policy.id)).toMatchObject({
+      alertsCreated: [],
+      alertsRaised: [alertA],
+      suppressedByCap: 1,
+    });
+    expect(await alertsOf(sa!, policy.id)).toEqual([expect.objectContaining({ id: alertA, score: 81, severity: 'high' })]);
+    expect(await scoreOf(sa!, policy.id)).toMatchObject({ score: 81, alertId: alertA, suppressedByCap: false });
+    expect(await scoreOf(sc!, policy.id)).toMatchObject({ score: 45, alertId: null, suppressedByCap: true });
+    expect(await alertsOf(sc!, policy.id)).toEqual([]);
+    expect(await countersOf(policy.id)).toEqual([{ day: '2031-06-30', count: 2 }]);
+  });
+
+  it('resets the next UTC day: a subject held back on day D gets its alert when scored on D+1', async () => {
+    const g = uniq('g');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 1 }));
+    const pair = [person(g), person(g)];
+    const ids = await arriveUnscored(
+      pair,
+      g,
+      policy.id,
+      pair.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
+    const onD = await scoreAt(DAY_D, ids, policy.id);
+    expect(onD).toMatchObject({ suppressedByCap: 1 });
+    expect(onD.alertsCreated).toHaveLength(1);
+    const [alerted] = await sys.db.select().from(alerts).where(eq(alerts.id, onD.alertsCreated[0]!));
+    const held = ids.find((id) => id !== alerted!.subjectId)!;
+    expect(await alertsOf(held, policy.id)).toEqual([]);
+
+    // Scored again the same day (two seconds before midnight UTC): still held back.
+    expect(await scoreAt(DAY_D, [held], policy.id)).toMatchObject({ alertsCreated: [], suppressedByCap: 1 });
+    expect((await scoreOf(held, policy.id))!.suppressedByCap).toBe(true);
+
+    // Four seconds later it is the next UTC day: the held-back subject gets its alert; the one
+    // already alerted keeps its single open alert.
+    const onD1 = await scoreAt(DAY_D1, ids, policy.id);
+    expect(onD1).toMatchObject({ suppressedByCap: 0, alertsRaised: [] });
+    expect(onD1.alertsCreated).toHaveLength(1);
+    const heldAlerts = await alertsOf(held, policy.id);
+    expect(heldAlerts).toEqual([
+      expect.objectContaining({ id: onD1.alertsCreated[0], score: 45, severity: 'low', status: 'needs_review' }),
+    ]);
+    expect(await scoreOf(held, policy.id)).toMatchObject({ suppressedByCap: false, alertId: heldAlerts[0]!.id });
+    expect(await alertsOf(alerted!.subjectId, policy.id)).toHaveLength(1);
+    expect(await countersOf(policy.id)).toEqual([
+      { day: '2031-06-30', count: 1 },
+      { day: '2031-07-01', count: 1 },
+    ]);
+  });
+
+  it('a batch’s own scoring applies the cap too', async () => {
+    // One batch is one scoring with one `now`: robust at midnight, whatever the real date.
+    const g = uniq('g');
+    const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, { dailyAlertCap: 1 }));
+    const pair = [person(g), person(g)];
+    await importPeople(sys, pair);
+    const r = await ingest(
+      sys,
+      pair.flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
+    expect(r.scoring).toMatchObject({ suppressedByCap: 1 });
+    expect(r.scoring!.alertsCreated).toHaveLength(1);
+    const ids = await Promise.all(pair.map((p) => subjectIdOf(sys, p.externalId)));
+    const raised = await sys.db
+      .select()
+      .from(alerts)
+      .where(and(eq(alerts.policyId, policy.id), inArray(alerts.subjectId, ids)));
+    expect(raised.map((a) => a.id)).toEqual(r.scoring!.alertsCreated);
+    const counters = await countersOf(policy.id);
+    expect(counters.map((c) => c.count)).toEqual([1]);
   });
 });
 
@@ -382,6 +536,35 @@ describe('scope', () => {
       .get(`/v1/subjects?policyId=${policy.id}&triggered=true`)
       .set('Authorization', await sys.auth(principals.admin));
     expect(triggered.body.items.map((i: { subject: { id: string } }) => i.subject.id).sort()).toEqual([sIn, sId].sort());
+  });
+
+  it('a group in scope.exclude takes its members out, even when an included group covers them', async () => {
+    const [g, excludedGroup, otherGroup] = [uniq('g'), uniq('contractors'), uniq('staff')];
+    const [excluded, kept] = [person(g, 'eu', { groups: [g, excludedGroup] }), person(g, 'eu', { groups: [g, otherGroup] })];
+    await importPeople(sys, [excluded, kept]);
+    const [sEx, sKept] = [await subjectIdOf(sys, excluded.externalId), await subjectIdOf(sys, kept.externalId)];
+    const policy = await activePolicy(
+      sys,
+      policyBody('data_theft_departing_users', g, {
+        scope: { include: { groups: [g] }, exclude: { groups: [excludedGroup] } },
+      }),
+    );
+    const r = await ingest(
+      sys,
+      [excluded, kept].flatMap((p) => [ev.resignation(p.externalId), ev.usb(p.externalId, 15)]),
+    );
+    expect(await scoreOf(sEx, policy.id)).toBeNull();
+    expect(await alertsOf(sEx, policy.id)).toEqual([]);
+    expect((await scoreOf(sKept, policy.id))!.score).toBe(45);
+    const kAlerts = await alertsOf(sKept, policy.id);
+    expect(kAlerts).toEqual([expect.objectContaining({ score: 45, severity: 'low', status: 'needs_review' })]);
+    expect(r.scoring!.alertsCreated).toEqual([kAlerts[0]!.id]);
+
+    const view = await sys.http
+      .get(`/v1/subjects?policyId=${policy.id}&inScope=true&limit=500`)
+      .set('Authorization', await sys.auth(principals.admin));
+    expect(view.status).toBe(200);
+    expect(view.body.items.map((i: { subject: { id: string } }) => i.subject.id)).toEqual([sKept]);
   });
 });
 
