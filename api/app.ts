@@ -11,6 +11,7 @@ import { pinoHttp } from 'pino-http';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
+import { decodeCsvBody } from './csv';
 import { errorMiddleware, notFoundRoute } from './errors';
 import { mountRoutes, route, type AppDeps, type RouteSpec } from './http';
 import { alertRoutes } from './routes/alerts';
@@ -122,7 +123,7 @@ export function createApp(deps: AppDeps): App {
     next();
   });
   app.use(express.json({ limit: '20mb', strict: true }));
-  app.use(express.text({ type: ['text/csv'], limit: '20mb' }));
+  app.use(express.raw({ type: ['text/csv'], limit: '20mb' }), decodeCsvBody);
 
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -5,9 +5,69 @@
  * extra personal data in an export is never stored.
  */
 import { createHmac } from 'node:crypto';
+import { TextDecoder } from 'node:util';
+import iconv from 'iconv-lite';
+import { parse as parseContentType } from 'content-type';
 import { parse } from 'csv-parse/sync';
+import type { RequestHandler } from 'express';
 import { ErrorType } from '../domain/errors';
 import { HttpError } from './errors';
+
+/**
+ * Decodes a `text/csv` body (read raw) by its declared charset; without one it must be UTF-8.
+ * Files Excel saves as plain "CSV" on Windows are windows-1252 and declare nothing: decoding them
+ * as UTF-8 would store names with replacement characters, so they are refused, naming the remedy.
+ * Other charsets are decoded by iconv-lite (Node's own TextDecoder reads windows-1252 as ISO-8859-1).
+ */
+export const decodeCsvBody: RequestHandler = (req, _res, next) => {
+  if (!Buffer.isBuffer(req.body) || !req.is('text/csv')) return next();
+  let charset: string;
+  try {
+    charset = (parseContentType(req.headers['content-type'] ?? '').parameters.charset ?? 'utf-8').toLowerCase();
+  } catch {
+    return next(new HttpError(ErrorType.UnsupportedMediaType, 'Malformed Content-Type header'));
+  }
+  if (charset === 'utf-8' || charset === 'utf8') {
+    try {
+      req.body = utf8.decode(req.body);
+    } catch {
+      return next(
+        new HttpError(
+          ErrorType.Validation,
+          "Invalid CSV: the body is not valid UTF-8; send it as UTF-8, or declare the file's charset (e.g. text/csv; charset=windows-1252)",
+        ),
+      );
+    }
+    return next();
+  }
+  if (!iconv.encodingExists(charset)) {
+    return next(
+      new HttpError(ErrorType.UnsupportedMediaType, 'Unsupported charset: use utf-8, or one such as windows-1252 or iso-8859-2'),
+    );
+  }
+  req.body = iconv.decode(req.body, charset);
+  next();
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A row that cannot be a record (its cell count differs from the header's): rejected by its index. */
+export class CsvRowError {
+  constructor(readonly reason: string) {}
+}
+
+/** The header row's delimiter: comma, semicolon (European Excel) or tab, whichever it has most of outside quotes. */
+function sniffDelimiter(text: string): string {
+  const counts: Record<string, number> = { ',': 0, ';': 0, '\t': 0 };
+  let quoted = false;
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && (c === '\n' || c === '\r')) break;
+    else if (!quoted && c in counts) counts[c]!++;
+  }
+  return [';', '\t'].reduce((best, d) => (counts[d]! > counts[best]! ? d : best), ',');
+}
 
 const norm = (h: string) => h.toLowerCase().replace(/[^a-z0-9]/g, '');
 
@@ -18,8 +78,8 @@ function aliasMap(aliases: Record<string, string[]>): Map<string, string> {
 }
 
 export interface CsvTable {
-  /** Records keyed by canonical field name; empty cells are left out. */
-  rows: Array<Record<string, string>>;
+  /** Records keyed by canonical field name (empty cells left out), or why a row is none. */
+  rows: Array<Record<string, string> | CsvRowError>;
   ignoredColumns: string[];
 }
 
@@ -32,7 +92,14 @@ export function parseCsv(
   const map = aliasMap(aliases);
   let records: string[][];
   try {
-    records = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
+    records = parse(text, {
+      bom: true,
+      delimiter: sniffDelimiter(text),
+      skip_empty_lines: true,
+      trim: true,
+      // A ragged row is rejected by its index below, not the whole file.
+      relax_column_count: true,
+    }) as string[][];
   } catch (err) {
     const e = err as { lines?: number; code?: string };
     throw new HttpError(ErrorType.Validation, `Invalid CSV${e.lines ? ` near line ${e.lines}` : ''}: ${e.code ?? 'malformed'}`);
@@ -57,6 +124,8 @@ export function parseCsv(
   if (body.length > opts.maxRows)
     throw new HttpError(ErrorType.PayloadTooLarge, `At most ${opts.maxRows} rows per request (got ${body.length})`);
   const rows = body.map((cells) => {
+    if (cells.length !== header.length)
+      return new CsvRowError(`record: ${cells.length} cells where the header row has ${header.length}`);
     const r: Record<string, string> = {};
     cells.forEach((v, i) => {
       const f = fields[i];
@@ -86,15 +155,19 @@ export function rosterFromCsv(text: string, maxRows: number): { records: unknown
   const t = parseCsv(text, ROSTER_COLUMNS, { required: ['externalId', 'region'], maxRows });
   return {
     ignoredColumns: t.ignoredColumns,
-    records: t.rows.map(({ groups, ...r }) => ({
-      ...r,
-      groups: groups
-        ? groups
-            .split(/[;|,]/)
-            .map((g) => g.trim())
-            .filter(Boolean)
-        : [],
-    })),
+    records: t.rows.map((row) => {
+      if (row instanceof CsvRowError) return row;
+      const { groups, ...r } = row;
+      return {
+        ...r,
+        groups: groups
+          ? groups
+              .split(/[;|,]/)
+              .map((g) => g.trim())
+              .filter(Boolean)
+          : [],
+      };
+    }),
   };
 }
 
@@ -163,6 +236,7 @@ export function hrEventsFromCsv(
 ): { events: unknown[]; ignoredColumns: string[] } {
   const t = parseCsv(text, HR_EVENT_COLUMNS, { required: ['subject', 'type'], maxRows });
   const events = t.rows.map((r) => {
+    if (r instanceof CsvRowError) return r;
     const type = HR_TYPE_ALIASES[norm(r.type ?? '')] ?? r.type;
     const attributes: Record<string, unknown> = {};
     for (const f of HR_ATTRIBUTES[type ?? ''] ?? []) {

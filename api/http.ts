@@ -127,9 +127,15 @@ function toExpressPath(p: string): string {
   return p.replace(/\{([^}]+)\}/g, ':$1');
 }
 
+/** Zod's messages, except that a value outside an enum is not echoed back (it may be anything, personal data included). */
+const noEcho: z.ZodErrorMap = (issue, ctx) =>
+  issue.code === 'invalid_enum_value'
+    ? { message: `expected one of ${issue.options.map((o) => `'${String(o)}'`).join(', ')}` }
+    : { message: ctx.defaultError };
+
 function parseOrThrow<T extends ZodTypeAny>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
   if (!schema) return value;
-  const r = schema.safeParse(value);
+  const r = schema.safeParse(value, { errorMap: noEcho });
   if (r.success) return r.data;
   const details = r.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
   const first = details[0]!;
@@ -205,6 +211,9 @@ export function mountRoutes(router: Router, registry: OpenAPIRegistry, routes: R
       }
       const params = parseOrThrow(spec.params, req.params, 'path');
       const query = parseOrThrow(spec.query, req.query, 'query');
+      if (typeof req.body === 'string' && !spec.rawBodyTypes?.length) {
+        throw new HttpError(ErrorType.UnsupportedMediaType, 'This route takes a JSON body (Content-Type: application/json)');
+      }
       const body = typeof req.body === 'string' ? req.body : parseOrThrow(spec.body, req.body, 'body');
       const actor = { actor: principal.sub, actorRoles: principal.roles, requestId };
       let reply: Reply | void;

@@ -16,7 +16,7 @@ import {
 import { sealText } from '../../infra/sealed';
 import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { scoreSignalBatchWorkflow } from '../../workflows/scoring';
-import { hrEventsFromCsv, HR_EVENT_COLUMNS } from '../csv';
+import { CsvRowError, hrEventsFromCsv, HR_EVENT_COLUMNS } from '../csv';
 import { deniedNotFound, HttpError, notFound } from '../errors';
 import { auditDeniedPerRegion, route } from '../http';
 
@@ -109,6 +109,7 @@ export const signalRoutes = [
       const seen = new Set<string>();
       let repeated = 0;
       events.forEach((e, index) => {
+        if (e instanceof CsvRowError) return void rejected.push({ index, reason: e.reason });
         const r = parseSignalEvent(e);
         if (!r.ok) {
           rejected.push({ index, reason: r.reason });

@@ -9,10 +9,10 @@ import { ErrorType } from '../../domain/errors';
 import { inScope, POLICY_STATUSES, POLICY_TEMPLATES, type PolicyScope } from '../../domain/policies';
 import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
-import { rosterFromCsv, ROSTER_COLUMNS } from '../csv';
+import { CsvRowError, rosterFromCsv, ROSTER_COLUMNS } from '../csv';
 import { HttpError, notFound } from '../errors';
 import { auditDeniedPerRegion, route } from '../http';
-import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
+import { CreatedCursor, decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 import { policyOutsideRegion } from './policies';
 import { Rejection } from './signals';
@@ -167,6 +167,7 @@ export const subjectRoutes = [
       /** Region → indexes of the records refused for being outside the caller's regions (audited as denied). */
       const outside = new Map<string, number[]>();
       records.forEach((r, index) => {
+        if (r instanceof CsvRowError) return void rejected.push({ index, reason: r.reason });
         const parsed = RosterRecordSchema.safeParse(r);
         if (!parsed.success) {
           const i = parsed.error.issues[0]!;
@@ -246,7 +247,7 @@ export const subjectRoutes = [
     query: UsersQuery,
     responses: { 200: { description: 'Subjects', schema: pageSchema(SubjectView) } },
     async handler({ deps, principal, query, requestId }) {
-      const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string().uuid()]));
+      const after = decodeCursor(query.cursor, CreatedCursor);
       const mine = regionScope(principal);
       // A policy is shown to a regional caller when it may apply to the caller's subjects: every
       // region (no region in its scope) or one of the caller's. Another region's policy does not
