@@ -13,6 +13,12 @@ export const PageQuery = z.object({
 });
 export type PageQuery = z.infer<typeof PageQuery>;
 
+/**
+ * `[createdAt, id]`: the keyset of lists ordered by creation, the time as `createdCursorAt` writes
+ * it (UTC, microseconds). A tampered time must be a 400 here, not a date Postgres refuses mid-query.
+ */
+export const CreatedCursor = z.tuple([z.string().datetime({ precision: 6 }), z.string().uuid()]);
+
 export function encodeCursor(key: unknown[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }

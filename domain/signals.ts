@@ -5,6 +5,7 @@
  * Attribute schemas are strict on purpose: an event carrying a field we do not know is rejected
  * with its name, so nothing a connector sends by mistake (a file name, a person's name) is stored.
  */
+import { isCalendarDay } from './calendar';
 import { z } from 'zod';
 
 export const SIGNAL_SOURCES = ['hr', 'dlp', 'endpoint', 'activity'] as const;
@@ -222,8 +223,6 @@ const DOMAIN = /^[A-Za-z0-9.-]{1,253}$/;
 const isInt = (v: unknown, min: number, max: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
 function validUtcTime(v: unknown): v is string {
   if (typeof v !== 'string') return false;
   const m = UTC_TIME.exec(v);
@@ -233,13 +232,6 @@ function validUtcTime(v: unknown): v is string {
   const d = +m[3]!;
   if (y < 1000 || +m[4]! > 23 || +m[5]! > 59 || +m[6]! > 59) return false;
   return isCalendarDay(y, mo, d);
-}
-
-/** Whether day `d` of month `mo` (1–12) of year `y` exists in the proleptic Gregorian calendar, as Date has it. */
-function isCalendarDay(y: number, mo: number, d: number): boolean {
-  if (mo < 1 || mo > 12 || d < 1) return false;
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): boolean {

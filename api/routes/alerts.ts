@@ -8,7 +8,7 @@ import { RegionCode } from '../../domain/regions';
 import { SEVERITIES } from '../../domain/signals';
 import { HttpError, notFound, outsideRegion } from '../errors';
 import { auditDeniedPerRegion, route } from '../http';
-import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
+import { CreatedCursor, decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 import { SubjectRef, subjectRefs } from '../subject-view';
 
 export const ALERT_STATUSES = ['needs_review', 'confirmed', 'dismissed', 'resolved'] as const;
@@ -146,7 +146,7 @@ export const alertRoutes = [
     query: AlertListQuery,
     responses: { 200: { description: 'Alerts', schema: pageSchema(AlertSchema) } },
     async handler({ deps, principal, query, requestId }) {
-      const before = decodeCursor(query.cursor, z.tuple([z.string(), z.string().uuid()]));
+      const before = decodeCursor(query.cursor, CreatedCursor);
       const rows = await listAlerts(deps.db, { ...query, regions: regionScope(principal), before, limit: query.limit });
       const p = page(rows, query.limit, (r) => [r.cursorAt, r.alert.id]);
       const refs = await subjectRefs(deps, principal, refInputs(p.items), requestId);

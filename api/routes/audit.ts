@@ -181,7 +181,7 @@ function toFilter(q: AuditFilterQuery, principal: Principal): AuditFilter {
   return { ...q, from, to, scope: regionScope(principal) };
 }
 
-const SeqCursor = z.tuple([z.number().int()]);
+const SeqCursor = z.tuple([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 
 /** CSV cell: RFC 4180 quoting; a text cell that a spreadsheet would run as a formula gets a `'`. */
 function csvCell(v: unknown): string {

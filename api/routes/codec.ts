@@ -85,11 +85,14 @@ export const codecRoutes = [
     summary: 'Start a codec session for the Temporal Web UI (sets an HttpOnly cookie), then go to the UI',
     permission: 'codec:use',
     category: 'audit',
-    query: z.object({ token: z.string().min(10).optional(), redirect: z.string().url().optional() }),
+    query: z.object({ token: z.string().min(10).max(8192).optional(), redirect: z.string().url().max(2048).optional() }),
     cookieAuth: true,
     responses: { 204: { description: 'Session cookie set' }, 302: { description: 'Session cookie set; redirected to the UI' } },
     handler({ req, res, query, deps }) {
-      const token = query.token ?? req.header('authorization')?.replace(/^Bearer\s+/i, '');
+      // The token this request was authenticated with: the header when there is one (a `token`
+      // beside it was never verified), else the query's.
+      const header = req.header('authorization');
+      const token = header ? header.replace(/^Bearer\s+/i, '') : query.token;
       res.cookie(CODEC_COOKIE, token, {
         httpOnly: true,
         sameSite: 'lax',

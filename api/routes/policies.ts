@@ -32,7 +32,7 @@ import { detectionWorkflowIds } from '../../workflows/definitions';
 import type { policyBackfillWorkflow } from '../../workflows/scoring';
 import { DeniedError, HttpError, notFound, outsideRegion } from '../errors';
 import { route, type AppDeps } from '../http';
-import { decodeCursor, page, PageQuery, pageSchema } from '../pagination';
+import { CreatedCursor, decodeCursor, page, PageQuery, pageSchema } from '../pagination';
 
 const PrerequisiteSchema = z.object({
   id: z.string(),
@@ -219,7 +219,7 @@ export const policyRoutes = [
     query: PolicyListQuery,
     responses: { 200: { description: 'Policies', schema: pageSchema(PolicySchema) } },
     async handler({ deps, principal, query }) {
-      const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string().uuid()]));
+      const after = decodeCursor(query.cursor, CreatedCursor);
       const mine = regionScope(principal);
       const rows = await listPolicies(deps.db, {
         after,

@@ -3,6 +3,7 @@
  * assign). Confirmation into a case belongs to the case side.
  */
 import { and, desc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { cursorTime } from '../cursor';
 import type { DbOrTx } from '../index';
 import { alerts, policies, subjects } from '../schema';
 
@@ -27,7 +28,7 @@ const columns = {
   pseudonym: subjects.pseudonym,
   policyName: policies.name,
   template: policies.template,
-  cursorAt: sql<string>`${alerts.createdAt}::text`,
+  cursorAt: cursorTime(alerts.createdAt),
 };
 
 export async function listAlerts(db: DbOrTx, f: AlertFilter) {

@@ -7,6 +7,7 @@ import {
   type PolicyStatus,
   type Prerequisite,
 } from '../../domain/policies';
+import { cursorTime } from '../cursor';
 import type { DbOrTx } from '../index';
 import { connectorData, policies, type PolicyRow } from '../schema';
 
@@ -58,7 +59,7 @@ export async function listPolicies(
   f: { after: [string, string] | null; limit: number; status?: PolicyStatus; where?: SQL },
 ) {
   return db
-    .select({ policy: policies, cursorAt: sql<string>`${policies.createdAt}::text` })
+    .select({ policy: policies, cursorAt: cursorTime(policies.createdAt) })
     .from(policies)
     .where(
       and(

@@ -4,6 +4,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { KeyRingEntry } from '../../infra/codec';
 import { externalKey, identityFingerprint, pseudonymFor, sealIdentity, type IdentityRecord } from '../../infra/identity';
+import { cursorTime } from '../cursor';
 import type { DbOrTx } from '../index';
 import { identityVault, subjects, subjectViolations } from '../schema';
 
@@ -240,7 +241,7 @@ export async function listSubjectPage(db: DbOrTx, f: SubjectPageFilter) {
       department: subjects.department,
       groups: subjects.groups,
       createdAt: subjects.createdAt,
-      cursorAt: sql<string>`${subjects.createdAt}::text`,
+      cursorAt: cursorTime(subjects.createdAt),
     })
     .from(subjects)
     .where(and(...conds))

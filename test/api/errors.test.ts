@@ -29,6 +29,21 @@ describe('one error shape', () => {
     expect(res.body.error.code).toBe('malformed_json');
   });
 
+  it('a CSV body sent to a route that takes JSON is a 415, and changes nothing', async () => {
+    const before = await sys.http.get('/v1/settings').set('Authorization', admin);
+    const res = await sys.http
+      .patch('/v1/settings')
+      .set('Authorization', admin)
+      .set('Content-Type', 'text/csv')
+      .send('alertVolume\n5\n');
+    expect(res.status).toBe(415);
+    expect(res.body.error).toMatchObject({
+      code: 'unsupported_media_type',
+      message: expect.stringContaining('application/json'),
+    });
+    expect((await sys.http.get('/v1/settings').set('Authorization', admin)).body).toEqual(before.body);
+  });
+
   it('a request id given by the caller is echoed in the header and in errors', async () => {
     const res = await sys.http.get('/v1/nothing').set('X-Request-Id', 'trace-abc-123');
     expect(res.headers['x-request-id']).toBe('trace-abc-123');
