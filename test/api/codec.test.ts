@@ -93,6 +93,17 @@ describe('codec endpoint for auditors', () => {
     expect(notAuditor.status).toBe(403);
   });
 
+  it('a session started with the Authorization header keeps that token, not an unverified ?token= beside it', async () => {
+    const auditorToken = await sys.token(principals.auditor);
+    const investigatorToken = await sys.token(principals.investigator);
+    const session = await sys.http
+      .get(`/codec/session?token=${investigatorToken}`)
+      .set('Authorization', `Bearer ${auditorToken}`);
+    expect(session.status).toBe(204);
+    const cookie = session.headers['set-cookie']![0]!.split(';')[0]!;
+    expect(decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1))).toBe(auditorToken);
+  });
+
   it('an unknown namespace is not served', async () => {
     const res = await sys.http
       .post('/codec/decode')
