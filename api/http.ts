@@ -127,11 +127,17 @@ function toExpressPath(p: string): string {
   return p.replace(/\{([^}]+)\}/g, ':$1');
 }
 
-/** Zod's messages, except that a value outside an enum is not echoed back (it may be anything, personal data included). */
-const noEcho: z.ZodErrorMap = (issue, ctx) =>
-  issue.code === 'invalid_enum_value'
-    ? { message: `expected one of ${issue.options.map((o) => `'${String(o)}'`).join(', ')}` }
-    : { message: ctx.defaultError };
+/** Zod's messages, except that what the caller sent is not echoed back (it may be anything, personal data included). */
+const noEcho: z.ZodErrorMap = (issue, ctx) => {
+  if (issue.code === 'invalid_enum_value')
+    return { message: `expected one of ${issue.options.map((o) => `'${String(o)}'`).join(', ')}` };
+  // Unknown keys are named (what to remove), cut short: a key can be as long as the body.
+  if (issue.code === 'unrecognized_keys')
+    return {
+      message: `Unrecognized key(s) in object: ${issue.keys.map((k) => `'${k.length > 64 ? `${k.slice(0, 64)}…` : k}'`).join(', ')}`,
+    };
+  return { message: ctx.defaultError };
+};
 
 function parseOrThrow<T extends ZodTypeAny>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
   if (!schema) return value;

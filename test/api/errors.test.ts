@@ -44,6 +44,17 @@ describe('one error shape', () => {
     expect((await sys.http.get('/v1/settings').set('Authorization', admin)).body).toEqual(before.body);
   });
 
+  it('an unknown key is named, cut short, not echoed whole', async () => {
+    const key = `k${'x'.repeat(10_000)}`;
+    const res = await sys.http
+      .patch('/v1/settings')
+      .set('Authorization', admin)
+      .send({ [key]: 1 });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain(`Unrecognized key(s) in object: '${key.slice(0, 64)}…'`);
+    expect(JSON.stringify(res.body).length).toBeLessThan(1_000);
+  });
+
   it('a request id given by the caller is echoed in the header and in errors', async () => {
     const res = await sys.http.get('/v1/nothing').set('X-Request-Id', 'trace-abc-123');
     expect(res.headers['x-request-id']).toBe('trace-abc-123');

@@ -89,7 +89,7 @@ describe('regions and approval rules', () => {
         },
       }),
       'body.approvalRules.reveal_identity.require.0.stakeholder',
-      /Invalid enum value/,
+      /expected one of .*'legal'/,
     ],
     [
       'an unknown step kind',
