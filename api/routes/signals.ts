@@ -74,7 +74,7 @@ export const signalRoutes = [
     summary: 'Ingest a batch of signals (HR events, DLP and endpoint alerts, activity)',
     description:
       'JSON `{ events: [...] }`, or for HR files `text/csv` with a header row ' +
-      `(${Object.keys(HR_EVENT_COLUMNS).join(', ')}; usual synonyms accepted). Each event is keyed by source + externalId: ` +
+      `(${Object.keys(HR_EVENT_COLUMNS).join(', ')}; usual synonyms accepted; comma, semicolon or tab delimited; UTF-8 unless a charset is declared). Each event is keyed by source + externalId: ` +
       'a replay counts as a duplicate, never twice. Bad events are rejected by index with a reason; the good ones are kept. ' +
       'The answer comes once the events are stored and the batch’s scoring workflow is started (202); ' +
       'follow `Location` (or the workflow) for the scoring result.',
@@ -86,6 +86,7 @@ export const signalRoutes = [
       202: { description: 'Stored; scoring started', schema: SignalBatchResult },
       200: { description: 'Nothing to score (every event rejected)', schema: SignalBatchResult },
       413: { description: `More than ${MAX_SIGNAL_BATCH} events` },
+      415: { description: 'A CSV charset the server cannot decode (the body is UTF-8 unless `Content-Type` declares a charset)' },
     },
     async handler({ deps, principal, body, actor }) {
       const raw = body as unknown;

@@ -135,7 +135,7 @@ export const subjectRoutes = [
     description:
       'JSON `{ subjects: [RosterRecord] }`, or `text/csv` with a header row as HR systems export it ' +
       `(${Object.keys(ROSTER_COLUMNS).join(', ')}; usual synonyms such as "Employee ID", "Email Address", "UserPrincipalName" accepted; ` +
-      'groups separated by `;`). Identity fields (external id, display name, email, UPN, manager) are encrypted into the identity ' +
+      'groups separated by `;`; comma, semicolon or tab delimited; UTF-8 unless a charset is declared). Identity fields (external id, display name, email, UPN, manager) are encrypted into the identity ' +
       'vault; subjects carry only a keyed hash, a pseudonym, region, department and groups. Re-importing a record is a no-op; ' +
       `a changed record updates. Bad records are rejected by index; the others are kept. At most ${MAX_IMPORT} records (413).`,
     permission: 'subjects:import',
@@ -145,6 +145,7 @@ export const subjectRoutes = [
     responses: {
       200: { description: 'Imported', schema: ImportResult },
       413: { description: `More than ${MAX_IMPORT} records` },
+      415: { description: 'A CSV charset the server cannot decode (the body is UTF-8 unless `Content-Type` declares a charset)' },
     },
     async handler({ deps, principal, body, actor }) {
       const raw = body as unknown;
