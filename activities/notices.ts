@@ -33,6 +33,7 @@ import {
   type NoticeStatus,
 } from '../domain/notices';
 import type { Config } from '../infra/config';
+import { sanitizeNoticeHtml } from '../infra/html-sanitizer';
 import { openIdentity, type IdentityRecord } from '../infra/identity';
 import { createSmtpTransport, SMTP_TIMEOUTS, type SmtpTransport } from '../infra/smtp';
 
@@ -353,7 +354,8 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
           cc: version.cc,
           bcc: version.bcc,
           subject: rendered.subject,
-          html: rendered.htmlBody,
+          // Sanitized again once filled: a value in an address (`<a href="{{…}}">`) must not become a javascript: URL.
+          html: sanitizeNoticeHtml(rendered.htmlBody).html,
           text: rendered.textBody,
           headers: { 'Auto-Submitted': 'auto-generated', 'X-Warden-Notice': n.id },
           disableFileAccess: true,

@@ -593,6 +593,24 @@ export async function verifyAuditRange(db: Db, fromSeq: number, toSeq: number): 
       checked++;
     }
   }
+  // The entry after the range must link to the range's last one: else the range lost its tail.
+  const [after] = await db
+    .select({ seq: auditLog.seq, prevHash: auditLog.prevHash })
+    .from(auditLog)
+    .where(sql`${auditLog.seq} > ${toSeq}`)
+    .orderBy(asc(auditLog.seq))
+    .limit(1);
+  if (after && after.prevHash !== prevHash) {
+    const reason: BrokenReason = after.seq > (lastSeq ?? 0) + 1 ? 'entry_missing' : 'prev_hash_mismatch';
+    return {
+      ok: false,
+      checked,
+      lastSeq,
+      lastHash: prevHash,
+      firstBroken: { seq: after.seq, reason, lastGoodSeq: lastSeq, message: `entry ${after.seq}: ${reason.replace(/_/g, ' ')}` },
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
   return { ok: true, checked, lastSeq, lastHash: prevHash, durationMs: Math.round(performance.now() - started) };
 }
 

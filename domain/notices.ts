@@ -33,7 +33,8 @@ export function scanPlaceholders(text: string): PlaceholderScan {
   const unknown: string[] = [];
   for (const m of text.matchAll(TOKEN)) {
     const name = m[1]!;
-    if (name in PLACEHOLDERS) {
+    // Own names only: `in` would also take `constructor`, `toString`, … from Object.prototype.
+    if (Object.hasOwn(PLACEHOLDERS, name)) {
       if (!used.includes(name as Placeholder)) used.push(name as Placeholder);
     } else if (!unknown.includes(name)) unknown.push(name);
   }
@@ -53,7 +54,7 @@ export function escapeHtml(value: string): string {
  */
 export function renderText(template: string, values: PlaceholderValues, mode: 'html' | 'text' | 'header'): string {
   return template.replace(TOKEN, (whole, name: string) => {
-    if (!(name in values)) return whole;
+    if (!Object.hasOwn(values, name)) return whole;
     const value = values[name as Placeholder];
     if (mode === 'html') return escapeHtml(value);
     if (mode === 'header') return value.replace(/[\r\n\t]+/g, ' ');
@@ -132,7 +133,8 @@ const EMAIL_LIKE = /[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
  */
 export function redactSmtpReply(reply: string, identity: { displayName?: string | null; email?: string | null }): string {
   let out = reply;
-  for (const v of [identity.email, identity.displayName]) {
+  // The mailbox name alone too: servers answer `550 jane.doe... User unknown`.
+  for (const v of [identity.email, identity.displayName, identity.email?.split('@')[0]]) {
     if (!v || v.trim().length < 2) continue;
     // Whole words only, so a short name does not eat into other words of the reply.
     const escaped = v.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

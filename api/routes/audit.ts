@@ -170,10 +170,16 @@ export function toCheckpoint(c: AuditCheckpointRow) {
   };
 }
 
+/** An ISO time with an offset, in microseconds since the epoch (Date keeps milliseconds only). */
+function isoMicros(s: string): bigint {
+  const extra = /\.\d{3}(\d{1,3})/.exec(s)?.[1] ?? '';
+  return BigInt(Date.parse(s)) * 1000n + BigInt(extra.padEnd(3, '0'));
+}
+
 function toFilter(q: AuditFilterQuery, principal: Principal): AuditFilter {
-  const from = q.from ? new Date(q.from) : undefined;
-  const to = q.to ? new Date(q.to) : undefined;
-  if (from && to && to <= from) {
+  // Kept as written: Postgres compares them to the microsecond.
+  const { from, to } = q;
+  if (from && to && isoMicros(to) <= isoMicros(from)) {
     throw new HttpError(ErrorType.Validation, 'Invalid request: query.to: must be after query.from', [
       { field: 'query.to', message: 'must be after query.from' },
     ]);
@@ -187,8 +193,13 @@ const SeqCursor = z.tuple([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]
 function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  if (typeof v === 'string') {
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    // A spreadsheet whose list separator is `;` (continental Excel) or tab splits the line there,
+    // quotes or not: what follows one of them must not start a formula either.
+    s = s.replace(/([;\t])(?=[=+\-@\t\r])/g, "$1'");
+  }
+  return /[",;\t\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export const CSV_COLUMNS = [

@@ -2,7 +2,7 @@
  * Reading the audit log: filtered, keyset-paginated queries (by seq) and the filter SQL shared by
  * the list, the export and the benchmark. The writer and verification live in `db/audit.ts`.
  */
-import { and, asc, eq, gte, like, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, like, or, sql, type SQL } from 'drizzle-orm';
 import { queryAuditRows, type ScannedRow } from '../audit';
 import type { Db, DbOrTx } from '../index';
 import { auditLog } from '../schema';
@@ -18,8 +18,9 @@ export interface AuditFilter {
   targetId?: string;
   region?: string;
   outcome?: 'allowed' | 'denied';
-  from?: Date;
-  to?: Date;
+  /** ISO times (with an offset; to the microsecond), or instants. */
+  from?: Date | string;
+  to?: Date | string;
   /**
    * The caller's regions (`null`: every region). Entries of other regions are invisible; entries
    * without a region (tenant settings, denied attempts on unscoped routes) are visible to all.
@@ -38,19 +39,18 @@ export function auditWhere(f: AuditFilter): SQL {
   }
   if (f.category?.length) c.push(sql`${auditLog.category} = any(${sql.param(f.category)}::text[])`);
   if (f.caseId) {
+    const caseId = f.caseId.toLowerCase(); // UUIDs are stored as Postgres writes them: lower case
     c.push(
-      or(
-        and(eq(auditLog.targetType, 'case'), eq(auditLog.targetId, f.caseId)),
-        sql`(${auditLog.details}->>'caseId') = ${f.caseId}`,
-      )!,
+      or(and(eq(auditLog.targetType, 'case'), eq(auditLog.targetId, caseId)), sql`(${auditLog.details}->>'caseId') = ${caseId}`)!,
     );
   }
   if (f.targetType) c.push(eq(auditLog.targetType, f.targetType));
   if (f.targetId) c.push(eq(auditLog.targetId, f.targetId));
   if (f.region) c.push(eq(auditLog.region, f.region));
   if (f.outcome) c.push(eq(auditLog.outcome, f.outcome));
-  if (f.from) c.push(gte(auditLog.at, f.from));
-  if (f.to) c.push(lt(auditLog.at, f.to));
+  const instant = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
+  if (f.from) c.push(sql`${auditLog.at} >= ${instant(f.from)}::timestamptz`);
+  if (f.to) c.push(sql`${auditLog.at} < ${instant(f.to)}::timestamptz`);
   if (f.scope !== null) {
     c.push(
       or(sql`${auditLog.region} is null`, sql`${auditLog.region} = any(${sql.param(f.scope.length ? f.scope : [''])}::text[])`)!,
