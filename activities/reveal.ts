@@ -60,6 +60,9 @@ export function createRevealActivities(deps: { db: Db }) {
       reason: GrantEnd;
       by: string;
       at: string;
+      /** The ending request's roles and id (a revocation); a timer's or a close's ending has neither of its own. */
+      roles?: string[];
+      requestId?: string;
     }): Promise<boolean> {
       return deps.db.transaction(async (tx) => {
         const ended = await tx
@@ -70,6 +73,8 @@ export function createRevealActivities(deps: { db: Db }) {
         if (ended.length === 0) return false;
         await appendAudit(tx, {
           actor: input.by,
+          ...(input.roles ? { actorRoles: input.roles } : {}),
+          ...(input.requestId ? { requestId: input.requestId } : {}),
           action: `identity.grant_${input.reason}`,
           category: 'identity',
           targetType: 'case',

@@ -47,6 +47,7 @@ import {
   type CaseState,
   type CaseSummary,
   type CaseWorkflowInput,
+  type ResolveCaseInput,
   type StepFinished,
   type CaseSnapshot,
   type EventWrite,
@@ -205,6 +206,12 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     },
   );
 
+  /** Step workflows being started: a close cancels them once they have started. */
+  const stepStarts = new Map<string, Promise<unknown>>();
+  /** Steps the close has signalled (the others it cancelled are signalled once their start completes). */
+  const cancelSignalled = new Set<string>();
+  let closedBy: ResolveCaseInput['actor'] | undefined;
+
   setHandler(
     requestStepUpdate,
     async (r) => {
@@ -215,6 +222,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
         state.steps[r.stepId] = {
           kind: r.kind,
           status: 'pending',
+          dueAt,
           workflowId,
           requestedBy: r.actor.sub,
           ...(r.kind === 'reveal_identity' && r.grantMs ? { grantMs: r.grantMs } : {}),
@@ -239,7 +247,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
           notes: [note(r.actor.sub, 'system', `${STEP_LABEL[r.kind]} requested: ${r.reason}`)],
           events: [event('step_requested', r.actor.sub, { stepId: r.stepId, kind: r.kind })],
         });
-        await startChild(stepWorkflow, {
+        const started = startChild(stepWorkflow, {
           workflowId,
           args: [
             {
@@ -261,12 +269,26 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
             { key: WardenStatus, value: 'pending' },
           ],
         });
+        stepStarts.set(r.stepId, started);
+        const child = await started;
+        // Closed while this request was being written: the close could not signal a step not yet started.
+        if (state.steps[r.stepId]!.status === 'cancelled' && !cancelSignalled.has(r.stepId) && closedBy) {
+          cancelSignalled.add(r.stepId);
+          await child.signal(cancelStepSignal, { reason: 'case_closed', actor: closedBy });
+        }
       }
-      return { stepId: r.stepId, status: state.steps[r.stepId]!.status, requirements: r.rule.require, dueAt };
+      const step = state.steps[r.stepId]!;
+      // A retry answers the step it requested: its kind (the API refuses a key reused for another
+      // kind) and its deadline (stored since; a step from before has none and answers the retry's).
+      return { stepId: r.stepId, kind: step.kind, status: step.status, requirements: r.rule.require, dueAt: step.dueAt ?? dueAt };
     },
     {
       validator: (r) => {
-        if (state.steps[r.stepId]) return; // the same request again: answered idempotently
+        const existing = state.steps[r.stepId];
+        // The same key for another kind of step (seen here when the first request is from an earlier run).
+        if (existing && existing.kind !== r.kind)
+          throw conflict(`This Idempotency-Key already requested a ${existing.kind} step`, 'idempotency_key_reused');
+        if (existing) return; // the same request again: answered idempotently
         const ok = canRequestStep(
           { status: state.status, pendingKinds: pendingKinds(), violationApproved: state.violationApprovedStepId !== null },
           r.kind,
@@ -340,13 +362,19 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
   let grantsChanged = 0;
   const activeGrantIds = () => Object.keys(grants).filter((id) => grants[id]!.status === 'active');
 
+  /**
+   * A grant's row being written: ending the grant waits for it, else a close (or revocation) that
+   * interleaves with the write would update no row and leave the row it then writes active.
+   */
+  const grantWrites = new Map<string, Promise<unknown>>();
+
   const grantIdentity = async (stepId: string, grantee: string, grantMs: number, approvedBy: string[]) => {
     if (grants[stepId]) return;
     const grantedAt = new Date();
     const expiresAt = new Date(grantedAt.getTime() + grantMs).toISOString();
     grants[stepId] = { grantee, grantedAt: grantedAt.toISOString(), expiresAt, status: 'active' };
     grantsChanged++;
-    await grantReveal({
+    const write = grantReveal({
       grantId: stepId,
       caseId,
       stepId,
@@ -356,18 +384,26 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
       expiresAt,
       approvedBy,
     });
+    grantWrites.set(stepId, write);
+    await write;
     await project({
       notes: [note('system', 'system', `Identity reveal granted to ${grantee} until ${expiresAt}.`)],
       events: [event('grant_created', 'system', { grantId: stepId, grantee, expiresAt })],
     });
   };
 
-  const endGrants = async (ids: string[], reason: 'expired' | 'revoked' | 'case_closed', by: string) => {
+  const endGrants = async (
+    ids: string[],
+    reason: 'expired' | 'revoked' | 'case_closed',
+    by: string,
+    request?: { roles: string[]; requestId?: string },
+  ) => {
     if (ids.length === 0) return;
     const at = now();
     for (const id of ids) {
       grants[id]!.status = reason;
-      await endRevealGrant({ grantId: id, caseId, region: input.region, reason, by, at });
+      await grantWrites.get(id);
+      await endRevealGrant({ grantId: id, caseId, region: input.region, reason, by, at, ...request });
     }
     grantsChanged++;
     const what = reason === 'expired' ? 'expired' : reason === 'revoked' ? `revoked by ${by}` : 'ended: the case closed';
@@ -392,7 +428,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
   setHandler(
     revokeGrantUpdate,
     async ({ grantId, actor }) => {
-      await endGrants([grantId], 'revoked', actor.sub);
+      await endGrants([grantId], 'revoked', actor.sub, { roles: actor.roles, requestId: actor.requestId });
       return { grantId, status: 'revoked' as const };
     },
     {
@@ -414,6 +450,7 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
     async ({ outcome, actionTaken, actor }) => {
       const at = now();
       state.status = 'closed';
+      closedBy = actor;
       state.resolution = { outcome, actionTaken, by: actor.sub, at };
       const pending = Object.entries(state.steps).filter(([, s]) => s.status === 'pending');
       for (const [, s] of pending) s.status = 'cancelled';
@@ -424,9 +461,12 @@ export async function caseWorkflow(input: CaseWorkflowInput): Promise<CaseResult
         events: [event('case_closed', actor.sub, { outcome, cancelledSteps: pending.map(([id]) => id) })],
       });
       setStatusAttribute();
-      for (const [, s] of pending) {
+      for (const [id, s] of pending) {
         try {
+          // A step requested just before the close may still be starting: signal it once started.
+          await stepStarts.get(id);
           await getExternalWorkflowHandle(s.workflowId).signal(cancelStepSignal, { reason: 'case_closed', actor });
+          cancelSignalled.add(id);
         } catch {
           // The step finished meanwhile: nothing to cancel.
         }

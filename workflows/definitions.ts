@@ -106,6 +106,8 @@ export interface CaseStepState {
   requestedBy?: string;
   /** For `reveal_identity`: how long the grant lasts once approved (region setting at request time). */
   grantMs?: number;
+  /** The approval SLA's due time (steps requested before it was kept here have none). */
+  dueAt?: string;
 }
 
 export interface RevealGrantState {
@@ -179,6 +181,8 @@ export interface RequestStepInput {
 
 export interface StepRequested {
   stepId: string;
+  /** The kind of the step the request (or its key) stands for; absent from workflows that predate it. */
+  kind?: StepKind;
   status: StepStatus;
   requirements: Requirement[];
   dueAt: string;

@@ -195,7 +195,13 @@ export const RequestStepInput = z
     }
   });
 export const StepRequestedResult = z
-  .object({ stepId: Uuid, status: z.enum(STEP_STATUSES), requirements: z.array(Requirement), dueAt: IsoDate })
+  .object({
+    stepId: Uuid,
+    kind: z.enum(STEP_KINDS).optional(),
+    status: z.enum(STEP_STATUSES),
+    requirements: z.array(Requirement),
+    dueAt: IsoDate,
+  })
   .openapi('StepRequested');
 export const DecideStepInput = z.object({ decision: z.enum(DECISIONS), comment: z.string().trim().min(1).max(5_000) }).strict();
 export const StepDecisionResult = z
@@ -657,7 +663,10 @@ export const caseRoutes = [
     body: RequestStepInput,
     responses: {
       202: { description: 'Requested; waiting for approvals', schema: StepRequestedResult },
-      409: { description: 'The case is closed, already past that stage, or a step of that kind is pending' },
+      409: {
+        description:
+          'The case is closed, already past that stage, a step of that kind is pending, or the Idempotency-Key already requested another kind of step',
+      },
       422: { description: 'The region has no approval rule for this kind' },
     },
     async handler(ctx) {
@@ -708,6 +717,12 @@ export const caseRoutes = [
           ],
         }),
       );
+      // Temporal answers a repeated update id with the first request's outcome, whatever this body says.
+      if (result.kind && result.kind !== body.kind) {
+        throw new HttpError(ErrorType.Conflict, `This Idempotency-Key already requested a ${result.kind} step`, {
+          reason: 'idempotency_key_reused',
+        });
+      }
       await appendAudit(deps.db, {
         ...actor,
         action: 'case.step.request',

@@ -114,6 +114,9 @@ export const identityRoutes = [
             region: c.region,
           },
         );
+      // A closed case serves no identity, whatever a grant row says (closing ends its grants).
+      if (active && c.status === 'closed')
+        throw deny('grant_case_closed', 'Your reveal grant on this case has ended (case_closed)');
       if (!active) {
         const latest = grants.sort((a, b) => b.grantedAt.getTime() - a.grantedAt.getTime())[0];
         if (!latest) throw deny('no_grant', 'No reveal grant for you on this case: request a reveal_identity step');
