@@ -21,7 +21,18 @@ import type { Logger } from 'pino';
 import type { Db, DbOrTx } from '../db';
 import { appendAudit } from '../db/audit';
 import { defaultNoticeTemplate, getNoticeTemplateVersion, noticeTemplateVersionAt } from '../db/queries/notice-templates';
-import { alerts, caseEvents, caseNotes, cases, identityVault, notices, noticeOutbox, regions, steps } from '../db/schema';
+import {
+  alerts,
+  caseEvents,
+  caseNotes,
+  cases,
+  identityVault,
+  notices,
+  noticeOutbox,
+  regions,
+  steps,
+  subjects,
+} from '../db/schema';
 import { ErrorType } from '../domain/errors';
 import {
   caseReference,
@@ -34,7 +45,7 @@ import {
 } from '../domain/notices';
 import type { Config } from '../infra/config';
 import { sanitizeNoticeHtml } from '../infra/html-sanitizer';
-import { openIdentity, type IdentityRecord } from '../infra/identity';
+import { openSubjectIdentity, type IdentityRecord } from '../infra/identity';
 import { createSmtpTransport, SMTP_TIMEOUTS, type SmtpTransport } from '../infra/smtp';
 
 export interface NoticeActivityDeps {
@@ -323,10 +334,15 @@ export function createNoticeActivities(deps: NoticeActivityDeps) {
       if (!n) throw fail(ErrorType.NotFound, `Notice ${noticeId} not found`, true);
       const version = await getNoticeTemplateVersion(db, n.templateId, n.templateVersion);
       if (!version) throw fail(ErrorType.NotFound, `Template ${n.templateId} v${n.templateVersion} not found`, true);
-      const [c] = await db.select({ subjectId: cases.subjectId }).from(cases).where(eq(cases.id, n.caseId));
+      const [c] = await db
+        .select({ subjectId: cases.subjectId, externalKey: subjects.externalKey })
+        .from(cases)
+        .innerJoin(subjects, eq(subjects.id, cases.subjectId))
+        .where(eq(cases.id, n.caseId));
       const [vault] = c ? await db.select().from(identityVault).where(eq(identityVault.subjectId, c.subjectId)) : [];
       let identity: IdentityRecord | null = null;
-      if (vault) identity = openIdentity(config.keys.vault, vault);
+      // Checked to be this subject's: a row copied from another subject must not be mailed to.
+      if (vault && c) identity = openSubjectIdentity(config.keys, vault, c);
       if (!identity?.email) {
         await markFailed(noticeId, 'the identity vault holds no email address for the subject', null);
         throw fail(ErrorType.DeliveryRejected, 'The identity vault holds no email address for the subject', true);

@@ -5,14 +5,14 @@
  * (category `identity`). This is the only module besides the reveal and notice paths that opens
  * the identity vault.
  */
-import { inArray } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db';
 import { appendAudit } from '../db/audit';
 import { showsAnonymizedNames } from '../db/queries/settings';
-import { identityVault, regions } from '../db/schema';
+import { identityVault, regions, subjects as subjectsTable } from '../db/schema';
 import type { Principal } from '../domain/authz';
 import type { Config } from '../infra/config';
-import { openIdentity } from '../infra/identity';
+import { openSubjectIdentity } from '../infra/identity';
 import { z } from 'zod';
 
 export const SubjectRef = z
@@ -56,8 +56,14 @@ export async function subjectRefs(
   const visible = subjects.filter((s) => allowed.has(s.region));
   if (visible.length === 0) return refs;
   const rows = await deps.db
-    .select()
+    .select({
+      subjectId: identityVault.subjectId,
+      keyId: identityVault.keyId,
+      ciphertext: identityVault.ciphertext,
+      externalKey: subjectsTable.externalKey,
+    })
     .from(identityVault)
+    .innerJoin(subjectsTable, eq(subjectsTable.id, identityVault.subjectId))
     .where(
       inArray(
         identityVault.subjectId,
@@ -65,7 +71,7 @@ export async function subjectRefs(
       ),
     );
   for (const row of rows) {
-    const identity = openIdentity(deps.config.keys.vault, row);
+    const identity = openSubjectIdentity(deps.config.keys, row, row);
     refs.set(row.subjectId, { ...refs.get(row.subjectId)!, displayName: identity.displayName });
   }
   await appendAudit(deps.db, {

@@ -38,6 +38,11 @@ const keyRing = z.string().transform((raw, ctx) => {
       });
       return z.NEVER;
     }
+    if (keys.some((k) => k.id === id)) {
+      // Reads look keys up by id: a second key under one id would never be tried.
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `key id "${id}" appears twice` });
+      return z.NEVER;
+    }
     keys.push({ id, key });
   }
   if (keys.length === 0) {

@@ -58,3 +58,20 @@ export function openIdentity(ring: KeyRingEntry[], row: { keyId: string; ciphert
   if (!entry) throw new Error(`no vault key with id ${row.keyId} is configured`);
   return JSON.parse(Buffer.from(decrypt(Buffer.from(row.ciphertext, 'base64'), entry.key)).toString('utf8')) as IdentityRecord;
 }
+
+/**
+ * Open a subject's vault row and check that it is this subject's: the record's external id must
+ * give the subject's keyed external id. A row copied over from another subject (the table tampered
+ * with) is refused, never served or mailed to as this person.
+ */
+export function openSubjectIdentity(
+  keys: { vault: KeyRingEntry[]; pseudonym: string },
+  row: { keyId: string; ciphertext: string; subjectId: string },
+  subject: { externalKey: string },
+): IdentityRecord {
+  const identity = openIdentity(keys.vault, row);
+  if (externalKey(keys.pseudonym, identity.externalId) !== subject.externalKey) {
+    throw new Error(`the vault row of subject ${row.subjectId} holds another subject's identity`);
+  }
+  return identity;
+}

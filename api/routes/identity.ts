@@ -11,7 +11,7 @@ import { inRegion } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
 import { appendAudit } from '../../db/audit';
 import { cases, identityVault, revealGrants, steps, subjects } from '../../db/schema';
-import { openIdentity } from '../../infra/identity';
+import { openSubjectIdentity } from '../../infra/identity';
 import { revokeGrantUpdate, workflowIds } from '../../workflows/definitions';
 import { DeniedError, deniedNotFound, HttpError, notFound, outsideRegion, type Denial } from '../errors';
 import { route, type AppDeps } from '../http';
@@ -69,6 +69,7 @@ async function caseRow(deps: AppDeps, principal: Principal, caseId: string, acti
       status: cases.status,
       subjectId: cases.subjectId,
       pseudonym: subjects.pseudonym,
+      externalKey: subjects.externalKey,
     })
     .from(cases)
     .innerJoin(subjects, eq(subjects.id, cases.subjectId))
@@ -128,7 +129,7 @@ export const identityRoutes = [
       }
       const [vault] = await deps.db.select().from(identityVault).where(eq(identityVault.subjectId, c.subjectId));
       if (!vault) throw notFound('Identity');
-      const identity = openIdentity(deps.config.keys.vault, vault);
+      const identity = openSubjectIdentity(deps.config.keys, vault, c);
       await appendAudit(deps.db, {
         ...actor,
         action: 'identity.read',

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db';
 import { appendAudit } from '../../db/audit';
-import { importRoster, listSubjectPage, type RosterRecord } from '../../db/queries/subjects';
+import { importRoster, listSubjectPage, resolveSubjects, type RosterRecord } from '../../db/queries/subjects';
 import { alerts, policies, regions, subjectPolicyScores, subjects } from '../../db/schema';
 import { regionScope } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
@@ -187,6 +187,26 @@ export const subjectRoutes = [
         firstIndex.set(rec.externalId, index);
         valid.push({ index, record: rec });
       });
+
+      // A person already imported in a region outside the caller's is not the caller's to change
+      // (nor to move into one of its regions): refused like a record of another region.
+      if (mine !== null && valid.length) {
+        const current = await resolveSubjects(
+          deps.db,
+          deps.config.keys.pseudonym,
+          valid.map((v) => v.record.externalId),
+        );
+        for (let i = valid.length - 1; i >= 0; i--) {
+          const { index, record } = valid[i]!;
+          const was = current.get(record.externalId);
+          if (!was || mine.includes(was.region)) continue;
+          valid.splice(i, 1);
+          outside.set(was.region, [...(outside.get(was.region) ?? []), index]);
+          rejected.push({ index, reason: 'region: outside the caller’s regions' });
+        }
+        rejected.sort((a, b) => a.index - b.index);
+        for (const list of outside.values()) list.sort((a, b) => a - b);
+      }
 
       let outcome: Awaited<ReturnType<typeof importRoster>> | undefined;
       // A concurrent import creating the same person loses the unique race: retry, it then updates.

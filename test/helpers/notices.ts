@@ -56,9 +56,10 @@ export async function seedNoticeCase(
   opts: { identity?: IdentityRecord | null; templateId?: string | null; stepStatus?: StepStatus; region?: string } = {},
 ) {
   const region = opts.region ?? 'eu';
-  const subject = await createSubject(sys.db, sys.config, { region, externalId: opts.identity?.externalId });
-  if (opts.identity !== null) {
-    const identity = opts.identity ?? canaryIdentity();
+  // The vault row is this subject's: its external id gives the subject's keyed one.
+  const identity = opts.identity === null ? null : (opts.identity ?? canaryIdentity());
+  const subject = await createSubject(sys.db, sys.config, { region, externalId: identity?.externalId });
+  if (identity) {
     const sealed = sealIdentity(sys.config.keys.vault, identity);
     await sys.db.insert(identityVault).values({ subjectId: subject.id, ...sealed });
   }
