@@ -257,7 +257,12 @@ export const PolicyPatch = z
     priorityGroups: z.array(GroupName).max(1000).optional(),
     indicators: Indicators.optional(),
     thresholds: Thresholds.optional(),
-    boosters: Boosters.optional(),
+    /** Only the boosters named change: the others keep their values (no defaults filled in). */
+    boosters: z
+      .object({ priorityGroup: Percent, aboveUsualActivity: Percent, previousViolation: Percent })
+      .partial()
+      .strict()
+      .optional(),
     activationWindowDays: policyFields.activationWindowDays.optional(),
     dailyAlertCap: z.number().int().min(1).max(100_000).optional(),
   })

@@ -15,7 +15,7 @@
  * - Score = min(100, points + boosters). An alert is due when score ≥ `minRiskScore`.
  */
 import { indicatorOf, TEMPLATES, type Indicator, type ScoringPolicy } from './policies';
-import { isActivityType, type Severity, type SignalType } from './signals';
+import { isActivityType, isDemotion, type Severity, type SignalType } from './signals';
 
 export const DAY_MS = 86_400_000;
 export const MAX_SCORE = 100;
@@ -127,12 +127,16 @@ function scoreWindow(
   });
 
   const groups = new Map<Indicator, { points: number; events: number; count: number; ids: string[] }>();
-  const activityPerDay = new Map<number, { count: number; ids: string[] }>();
+  const activityPerDay = new Map<number, { count: number; events: number; ids: string[] }>();
   for (const s of signals) {
     if (s.id === trigger.id || s.occurredAt < start || s.occurredAt > end) continue;
+    // A job-level change is a risk indicator when it is a demotion, not a promotion (its attributes
+    // are read with the trigger candidates; without them, as before, it counts).
+    if (s.type === 'job_level_change' && Object.keys(s.attributes).length > 0 && !isDemotion(s.attributes)) continue;
     if (isActivityType(s.type)) {
-      const d = activityPerDay.get(utcDay(s.occurredAt)) ?? { count: 0, ids: [] };
+      const d = activityPerDay.get(utcDay(s.occurredAt)) ?? { count: 0, events: 0, ids: [] };
       d.count += s.count;
+      d.events += 1;
       if (d.ids.length < MAX_LISTED_SIGNALS) d.ids.push(s.id);
       activityPerDay.set(utcDay(s.occurredAt), d);
     }
@@ -165,6 +169,12 @@ function scoreWindow(
   }
 
   const base = factors.reduce((sum, f) => sum + f.points, 0);
+  // A booster is a share of those points: the signals behind it are theirs.
+  const baseIds = [...new Set(factors.flatMap((f) => f.signalIds ?? []))];
+  const behindBase = {
+    signalIds: baseIds.slice(0, MAX_LISTED_SIGNALS),
+    truncated: baseIds.length > MAX_LISTED_SIGNALS || factors.some((f) => f.detail?.signalIdsTruncated === true),
+  };
   const b = policy.boosters;
   if (b.priorityGroup > 0) {
     const matched = subject.groups.filter((g) => policy.priorityGroups.includes(g)).sort();
@@ -173,14 +183,19 @@ function scoreWindow(
         kind: 'booster',
         name: 'priority_group',
         points: percentOf(base, b.priorityGroup),
-        detail: { percent: b.priorityGroup, groups: matched },
+        signalIds: behindBase.signalIds,
+        detail: {
+          percent: b.priorityGroup,
+          groups: matched,
+          ...(behindBase.truncated ? { signalIdsTruncated: true } : {}),
+        },
       });
     }
   }
   if (b.aboveUsualActivity > 0) {
     const usual = usualDailyActivity(signals, start);
     if (usual !== null) {
-      let peak: { day: number; count: number; ids: string[] } | null = null;
+      let peak: { day: number; count: number; events: number; ids: string[] } | null = null;
       for (const [day, d] of [...activityPerDay.entries()].sort((x, y) => x[0] - y[0])) {
         if (d.count > usual * ABOVE_USUAL_FACTOR && (!peak || d.count > peak.count)) peak = { day, ...d };
       }
@@ -195,6 +210,7 @@ function scoreWindow(
             usualDailyLevel: Math.round(usual * 100) / 100,
             peakDay: new Date(peak.day * DAY_MS).toISOString().slice(0, 10),
             peakCount: peak.count,
+            ...(peak.events > peak.ids.length ? { signalIdsTruncated: true } : {}),
           },
         });
       }
@@ -205,7 +221,8 @@ function scoreWindow(
       kind: 'booster',
       name: 'previous_confirmed_violation',
       points: percentOf(base, b.previousViolation),
-      detail: { percent: b.previousViolation },
+      signalIds: behindBase.signalIds,
+      detail: { percent: b.previousViolation, ...(behindBase.truncated ? { signalIdsTruncated: true } : {}) },
     });
   }
 

@@ -274,7 +274,13 @@ export const policyRoutes = [
             'Invalid request: body.thresholds.severity.medium: the medium band must start at or below high',
           );
         }
-        const after = await updatePolicy(tx, params.id, body, principal.sub);
+        const { boosters, ...rest } = body;
+        const after = await updatePolicy(
+          tx,
+          params.id,
+          boosters ? { ...rest, boosters: { ...before.boosters, ...boosters } } : rest,
+          principal.sub,
+        );
         await appendAudit(tx, {
           ...actor,
           action: 'policy.update',

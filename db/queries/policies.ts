@@ -1,6 +1,7 @@
 import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import {
   defaultIndicators,
+  type Boosters,
   missingPrerequisites,
   type PolicyInput,
   type PolicyPatch,
@@ -72,7 +73,10 @@ export async function listPolicies(
     .limit(f.limit + 1);
 }
 
-export async function updatePolicy(db: DbOrTx, id: string, patch: PolicyPatch, actor: string): Promise<PolicyRow> {
+/** The stored fields a PATCH sets: boosters whole (the route merges a partial change into the current ones). */
+export type PolicyUpdate = Omit<PolicyPatch, 'boosters'> & { boosters?: Boosters };
+
+export async function updatePolicy(db: DbOrTx, id: string, patch: PolicyUpdate, actor: string): Promise<PolicyRow> {
   const [row] = await db
     .update(policies)
     .set({ ...patch, version: sql`${policies.version} + 1`, updatedBy: actor, updatedAt: new Date() })
