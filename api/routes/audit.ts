@@ -3,7 +3,7 @@
  * their public key, and streaming export. Region-scoped like every read: an auditor sees entries
  * of its regions and tenant-wide entries (no region); a `*` region claim sees all.
  */
-import { desc, lt } from 'drizzle-orm';
+import { desc, eq, lt } from 'drizzle-orm';
 import { z } from 'zod';
 import {
   appendAudit,
@@ -15,7 +15,7 @@ import {
   writeAuditCheckpoint,
 } from '../../db/audit';
 import { auditWhere, listAudit, oldestAuditEntryAt, type AuditFilter } from '../../db/queries/audit';
-import { auditCheckpoints, type AuditCheckpointRow, type AuditRow } from '../../db/schema';
+import { auditCheckpoints, cases, type AuditCheckpointRow, type AuditRow } from '../../db/schema';
 import { regionScope, type Principal } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
 import { HttpError } from '../errors';
@@ -353,12 +353,17 @@ export const auditRoutes = [
     async handler({ deps, principal, query, res, actor, requestId }) {
       const { format, ...filters } = query;
       const filter = toFilter(filters, principal);
+      // An export about one case (or region) is an entry of that region: auditors of other regions do not see it.
+      const [exported] = filters.caseId
+        ? await deps.db.select({ region: cases.region }).from(cases).where(eq(cases.id, filters.caseId.toLowerCase()))
+        : [];
       await appendAudit(deps.db, {
         ...actor,
         action: 'audit.export',
         category: 'audit',
         targetType: 'audit_log',
         targetId: 'chain',
+        region: exported?.region ?? filters.region ?? null,
         outcome: 'allowed',
         details: { format, filters: { ...filters } },
       });

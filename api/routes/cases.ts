@@ -761,6 +761,13 @@ export const caseRoutes = [
       const step = row.step;
       if (!step) throw notFound('Step');
       const target = { caseId: row.caseId, region: row.region, stepId: step.id };
+      // The region first: an approver outside it learns nothing of the step, not even its state.
+      if (!inRegion(principal, row.region)) {
+        await auditRefused(ctx as AnyCtx, 'step.decide', target, 'not_in_region');
+        throw new HttpError(ErrorType.Forbidden, `The approver does not cover the case's region (${row.region})`, {
+          reason: 'not_in_region',
+        });
+      }
       if (step.status !== 'pending') {
         await auditRefused(ctx as AnyCtx, 'step.decide', target, 'step_closed');
         throw new HttpError(ErrorType.Conflict, `The step is already ${step.status}`, {

@@ -2,7 +2,10 @@
  * Development-only routes: mounted only on development defaults (never with WARDEN_ENV=production).
  * `GET /v1/dev/outbox` shows what the in-process SMTP sink captured — the notices `npm start` sent.
  */
+import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
+import { cases, notices } from '../../db/schema';
+import { regionScope } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
 import { HttpError } from '../errors';
 import { route } from '../http';
@@ -26,6 +29,8 @@ export const CapturedMessageSchema = z
   })
   .openapi('CapturedMessage');
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const devRoutes = [
   route({
     method: 'get',
@@ -39,14 +44,30 @@ export const devRoutes = [
     category: 'system',
     query: PageQuery.strict(),
     responses: { 200: { description: 'Captured messages', schema: pageSchema(CapturedMessageSchema) } },
-    handler({ deps, query }) {
+    async handler({ deps, query, principal }) {
       if (!deps.devMail) {
         throw new HttpError(
           ErrorType.NotFound,
           'The development SMTP sink is not running in this process (SMTP_URL is set, or this process runs no worker)',
         );
       }
-      const all = [...deps.devMail.messages].reverse();
+      let all = [...deps.devMail.messages].reverse();
+      // Outside the caller's regions a notice does not exist: only messages of notices of cases in
+      // its regions are listed (every message Warden sends names its notice in X-Warden-Notice).
+      const scope = regionScope(principal);
+      if (scope !== null) {
+        const noticeOf = (m: (typeof all)[number]) => m.headers['x-warden-notice'] ?? '';
+        const ids = [...new Set(all.map(noticeOf).filter((id) => UUID.test(id)))];
+        const visible = ids.length
+          ? await deps.db
+              .select({ id: notices.id })
+              .from(notices)
+              .innerJoin(cases, eq(cases.id, notices.caseId))
+              .where(and(inArray(notices.id, ids), inArray(cases.region, scope.length ? scope : [''])))
+          : [];
+        const shown = new Set(visible.map((r) => r.id));
+        all = all.filter((m) => shown.has(noticeOf(m)));
+      }
       const start = query.cursor ? all.findIndex((m) => m.id === query.cursor) + 1 : 0;
       if (query.cursor && start === 0) {
         throw new HttpError(ErrorType.Validation, 'Invalid request: query.cursor: not a cursor returned by this list', [

@@ -173,6 +173,12 @@ export function policyOutsideRegion(action: string, row: Pick<PolicyRow, 'id' | 
   );
 }
 
+/**
+ * The region of a policy's audit entries: its one region when its scope names exactly one (an
+ * auditor of other regions then does not see it), else none (visible to every auditor).
+ */
+const auditRegion = (scope: { regions: string[] }) => (scope.regions.length === 1 ? scope.regions[0]! : null);
+
 export const policyRoutes = [
   route({
     method: 'post',
@@ -197,6 +203,7 @@ export const policyRoutes = [
           category: 'policies',
           targetType: 'policy',
           targetId: created.id,
+          region: auditRegion(created.scope),
           outcome: 'allowed',
           details: { template: created.template, version: created.version },
         });
@@ -287,6 +294,7 @@ export const policyRoutes = [
           category: 'policies',
           targetType: 'policy',
           targetId: params.id,
+          region: auditRegion(after.scope),
           outcome: 'allowed',
           details: { fields: Object.keys(body).sort(), version: after.version },
         });
@@ -318,6 +326,7 @@ export const policyRoutes = [
           category: 'policies',
           targetType: 'policy',
           targetId: row.id,
+          region: auditRegion(row.scope),
           outcome: 'denied',
           reason: 'prerequisites missing',
           details: { missing: prereq.missing.map((m) => m.id) },
@@ -338,6 +347,7 @@ export const policyRoutes = [
           category: 'policies',
           targetType: 'policy',
           targetId: params.id,
+          region: auditRegion(updated.scope),
           outcome: 'allowed',
           details: { version: updated.version, from: current.status },
         });
@@ -369,6 +379,7 @@ export const policyRoutes = [
           category: 'policies',
           targetType: 'policy',
           targetId: params.id,
+          region: auditRegion(updated.scope),
           outcome: 'allowed',
           details: { version: updated.version },
         });

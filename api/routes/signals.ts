@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { and, inArray } from 'drizzle-orm';
 import { z } from 'zod';
+import type { Db } from '../../db';
 import { appendAudit } from '../../db/audit';
 import { getBatch, noteConnectorData, storeBatch, type SignalInsert } from '../../db/queries/signals';
 import { resolveSubjects } from '../../db/queries/subjects';
-import { regionScope } from '../../domain/authz';
+import { alerts } from '../../db/schema';
+import { regionScope, type Principal } from '../../domain/authz';
 import { ErrorType } from '../../domain/errors';
 import {
   isActivityType,
@@ -65,6 +68,27 @@ const BatchStatus = z
 const DENIED_IDS_LISTED = 100;
 
 const UNKNOWN_SUBJECT = 'subject: unknown subject (import it with POST /v1/subjects/import first)';
+
+/**
+ * A batch's scoring result as the caller may see it: alert ids outside its regions left out (a
+ * batch holds signals of people of every region its connector covers).
+ */
+async function resultInScope(db: Db, principal: Principal, result: Record<string, unknown>) {
+  const scope = regionScope(principal);
+  if (scope === null) return result;
+  const lists = ['alertsCreated', 'alertsRaised'].filter((k) => Array.isArray(result[k]));
+  const ids = lists.flatMap((k) => result[k] as string[]);
+  if (!ids.length) return result;
+  const visible = new Set(
+    (
+      await db
+        .select({ id: alerts.id })
+        .from(alerts)
+        .where(and(inArray(alerts.id, ids), inArray(alerts.region, scope.length ? scope : [''])))
+    ).map((r) => r.id),
+  );
+  return { ...result, ...Object.fromEntries(lists.map((k) => [k, (result[k] as string[]).filter((id) => visible.has(id))])) };
+}
 
 export const signalRoutes = [
   route({
@@ -283,7 +307,7 @@ export const signalRoutes = [
           scoringWorkflowId: b.scoringWorkflowId,
           receivedAt: b.receivedAt.toISOString(),
           scoredAt: b.scoredAt?.toISOString() ?? null,
-          result: b.result ?? null,
+          result: b.result ? await resultInScope(deps.db, principal, b.result) : null,
         },
       };
     },
