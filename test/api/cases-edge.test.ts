@@ -11,12 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaseSummary, InboxItem, StepDecisionResult, StepRequestedResult } from '../../api/routes/cases';
 import { pageSchema } from '../../api/pagination';
 import { AUDIT_CHAIN_LOCK } from '../../db/audit';
-import { auditLog, caseEvents, caseNotes, revealGrants, stepDecisions, steps, subjects } from '../../db/schema';
+import { auditLog, caseEvents, caseNotes, revealGrants, stepDecisions, steps } from '../../db/schema';
 import { DEFAULT_REGIONS, type RegionInput } from '../../domain/regions';
-import { externalKey } from '../../infra/identity';
 import { workflowIds } from '../../workflows/definitions';
-import { caseDriver, people, waitFor, type TestPrincipal } from '../helpers/cases';
-import { createAlert, subjectWithAlerts } from '../helpers/fixtures';
+import { caseDriver, caseForImportedPerson, people, waitFor, type TestPrincipal } from '../helpers/cases';
+import { subjectWithAlerts } from '../helpers/fixtures';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -26,34 +25,6 @@ beforeAll(async () => {
   drive = caseDriver(sys);
 });
 afterAll(async () => sys?.close());
-
-/** A case of `region` for a person imported through the connector API (identity in the vault). */
-async function importedCase(region: 'eu' | 'us') {
-  const externalId = `E-${randomUUID().slice(0, 8)}`;
-  const person = {
-    externalId,
-    displayName: `Edge Person ${externalId}`,
-    email: `${externalId.toLowerCase()}@example.com`,
-    upn: `${externalId.toLowerCase()}@corp.example.com`,
-    manager: 'Manager Name',
-    department: 'Sales',
-    groups: ['sales'],
-    region,
-  };
-  const imported = await sys.http
-    .post('/v1/subjects/import')
-    .set('Authorization', await sys.auth({ sub: 'hr-connector', roles: ['connector'], regions: ['*'] }))
-    .send({ subjects: [person] });
-  expect(imported.status, JSON.stringify(imported.body)).toBe(200);
-  const [subject] = await sys.db
-    .select({ id: subjects.id })
-    .from(subjects)
-    .where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
-  const alert = await createAlert(sys.db, { subjectId: subject!.id, region });
-  const confirmed = await drive.confirm(alert.id);
-  expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(201);
-  return { caseId: confirmed.body.caseId as string, person };
-}
 
 async function openCase(region: string, who: TestPrincipal = people.analyst) {
   const { alerts } = await subjectWithAlerts(sys.db, sys.config, region);
@@ -75,7 +46,7 @@ const grantsOf = (caseId: string) => sys.db.select().from(revealGrants).where(eq
 
 describe('a close racing a reveal grant', () => {
   it('closing a case while its approved reveal grant is still being written leaves no active grant and no identity to read', async () => {
-    const { caseId, person } = await importedCase('us');
+    const { caseId, person } = await caseForImportedPerson(sys, drive, 'us');
     const step = await requested(caseId, 'reveal_identity');
     // Another writer holds the audit chain (as under load): the grant's activity inserts its row and
     // then waits for the chain to append `identity.grant_created` in the same transaction.
@@ -147,7 +118,7 @@ describe('a close racing a reveal grant', () => {
 
 describe('revoking a grant is a command on the record', () => {
   it('the revocation is audited with the revoking request’s id, actor and roles', async () => {
-    const { caseId } = await importedCase('us');
+    const { caseId } = await caseForImportedPerson(sys, drive, 'us');
     const step = await requested(caseId, 'reveal_identity');
     expect((await drive.decide(caseId, step.stepId, people.legal)).status).toBe(200);
     const [grant] = await waitFor(

@@ -3,10 +3,15 @@
  * catch up with a workflow (projections are written by activities, so some reads are eventually
  * consistent with a signal-driven change).
  */
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { expect } from 'vitest';
 import type { z } from 'zod';
 import type { Claims } from '../../api/middleware/auth';
 import { CaseDetail } from '../../api/routes/cases';
+import { subjects } from '../../db/schema';
+import { externalKey } from '../../infra/identity';
+import { createAlert } from './fixtures';
 import type { TestSystem } from './system';
 
 export type TestPrincipal = Partial<Claims> & Pick<Claims, 'sub' | 'roles'>;
@@ -97,3 +102,39 @@ export function caseDriver(sys: TestSystem, defaults: { reader?: P } = {}) {
 }
 
 type CaseDetail = z.infer<typeof CaseDetail>;
+
+/**
+ * A case of `region` about a person imported through the connector API (identity in the vault):
+ * an alert about them confirmed by `drive`'s analyst.
+ */
+export async function caseForImportedPerson(
+  sys: TestSystem,
+  drive: ReturnType<typeof caseDriver>,
+  region: 'eu' | 'us',
+  label = 'Case Person',
+) {
+  const externalId = `E-${randomUUID().slice(0, 8)}`;
+  const person = {
+    externalId,
+    displayName: `${label} ${externalId}`,
+    email: `${externalId.toLowerCase()}@example.com`,
+    upn: `${externalId.toLowerCase()}@corp.example.com`,
+    manager: 'Manager Name',
+    department: 'Sales',
+    groups: ['sales'],
+    region,
+  };
+  const imported = await sys.http
+    .post('/v1/subjects/import')
+    .set('Authorization', await sys.auth({ sub: 'hr-connector', roles: ['connector'], regions: ['*'] }))
+    .send({ subjects: [person] });
+  expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+  const [subject] = await sys.db
+    .select({ id: subjects.id })
+    .from(subjects)
+    .where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
+  const alert = await createAlert(sys.db, { subjectId: subject!.id, region });
+  const confirmed = await drive.confirm(alert.id);
+  expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(201);
+  return { caseId: confirmed.body.caseId as string, person, subjectId: subject!.id };
+}

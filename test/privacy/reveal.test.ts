@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog, revealGrants, subjects } from '../../db/schema';
-import { externalKey } from '../../infra/identity';
-import { caseDriver, people, waitFor, type TestPrincipal } from '../helpers/cases';
-import { createAlert } from '../helpers/fixtures';
+import { auditLog, revealGrants } from '../../db/schema';
+import { caseDriver, caseForImportedPerson, people, waitFor, type TestPrincipal } from '../helpers/cases';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -16,34 +13,6 @@ beforeAll(async () => {
 afterAll(async () => sys?.close());
 
 const investigator2: TestPrincipal = { sub: 'investigator-2', roles: ['investigator'], regions: ['eu', 'us'], languages: ['en'] };
-
-/** Import a person through the connector API (identity into the vault), raise an alert, confirm it. */
-async function caseFor(region: 'eu' | 'us') {
-  const externalId = `E-${randomUUID().slice(0, 8)}`;
-  const person = {
-    externalId,
-    displayName: `Reveal Person ${externalId}`,
-    email: `${externalId.toLowerCase()}@example.com`,
-    upn: `${externalId.toLowerCase()}@corp.example.com`,
-    manager: 'Manager Name',
-    department: 'Sales',
-    groups: ['sales'],
-    region,
-  };
-  const imported = await sys.http
-    .post('/v1/subjects/import')
-    .set('Authorization', await sys.auth({ sub: 'hr-connector', roles: ['connector'], regions: ['*'] }))
-    .send({ subjects: [person] });
-  expect(imported.status, JSON.stringify(imported.body)).toBe(200);
-  const [subject] = await sys.db
-    .select({ id: subjects.id })
-    .from(subjects)
-    .where(eq(subjects.externalKey, externalKey(sys.config.keys.pseudonym, externalId)));
-  const alert = await createAlert(sys.db, { subjectId: subject!.id, region });
-  const confirmed = await drive.confirm(alert.id);
-  expect([200, 201], JSON.stringify(confirmed.body)).toContain(confirmed.status);
-  return { caseId: confirmed.body.caseId as string, person, subjectId: subject!.id };
-}
 
 async function approvedReveal(caseId: string, approvers: Array<(typeof people)[keyof typeof people]>) {
   const requested = await drive.requestStep(caseId, 'reveal_identity');
@@ -66,7 +35,7 @@ const identity = async (caseId: string, who: Parameters<TestSystem['auth']>[0] =
 
 describe('identity reveal through approved, expiring grants', () => {
   it('an EU reveal needs Privacy and Legal before the grant; then only the requester reads the identity, audited', async () => {
-    const { caseId, person, subjectId } = await caseFor('eu');
+    const { caseId, person, subjectId } = await caseForImportedPerson(sys, drive, 'eu');
     const before = await identity(caseId);
     expect(before.status).toBe(403);
     expect(before.body.error.details.reason).toBe('no_grant');
@@ -112,7 +81,7 @@ describe('identity reveal through approved, expiring grants', () => {
   });
 
   it('a rejected reveal creates no grant', async () => {
-    const { caseId } = await caseFor('us');
+    const { caseId } = await caseForImportedPerson(sys, drive, 'us');
     const requested = await drive.requestStep(caseId, 'reveal_identity');
     const d = await drive.decide(caseId, requested.body.stepId, people.legal, 'reject');
     expect(d.status).toBe(200);
@@ -131,7 +100,7 @@ describe('identity reveal through approved, expiring grants', () => {
       .set('Authorization', admin)
       .send({ ...usInput, revealGrantHours: 0.001 }); // 3.6 s
     try {
-      const { caseId } = await caseFor('us');
+      const { caseId } = await caseForImportedPerson(sys, drive, 'us');
       const { grant } = await approvedReveal(caseId, [people.legal]);
       expect(grant.expiresAt.getTime() - grant.grantedAt.getTime()).toBe(3600);
       expect((await identity(caseId)).status).toBe(200);
@@ -159,7 +128,7 @@ describe('identity reveal through approved, expiring grants', () => {
   });
 
   it('an approver of the step revokes the grant early; other approvers cannot', async () => {
-    const { caseId } = await caseFor('eu');
+    const { caseId } = await caseForImportedPerson(sys, drive, 'eu');
     const { grant } = await approvedReveal(caseId, [people.privacy, people.legal]);
     const hr = await sys.http
       .post(`/v1/cases/${caseId}/grants/${grant.id}/revoke`)
@@ -184,7 +153,7 @@ describe('identity reveal through approved, expiring grants', () => {
   });
 
   it('closing the case ends its grants', async () => {
-    const { caseId } = await caseFor('us');
+    const { caseId } = await caseForImportedPerson(sys, drive, 'us');
     const { grant } = await approvedReveal(caseId, [people.legal]);
     expect((await identity(caseId)).status).toBe(200);
     expect((await drive.resolve(caseId, 'benign', 'No action needed')).status).toBe(200);
@@ -197,7 +166,7 @@ describe('identity reveal through approved, expiring grants', () => {
   });
 
   it('an investigator of another region gets 404 for the case’s identity', async () => {
-    const { caseId } = await caseFor('us');
+    const { caseId } = await caseForImportedPerson(sys, drive, 'us');
     const res = await identity(caseId, people.investigatorEu);
     expect(res.status).toBe(404);
   });
