@@ -196,6 +196,8 @@ export async function scoreSubjects(
   deps: ScoringDeps,
   input: ScoreSubjectsInput,
   now = new Date(),
+  /** How many times this scoring has started over for alerts closed under it (bounded). */
+  retry = 0,
 ): Promise<ScoreSubjectsResult> {
   const { db } = deps;
   const subjectIds = input.subjectIds ? [...new Set(input.subjectIds)].sort() : null;
@@ -308,6 +310,31 @@ export async function scoreSubjects(
   });
   result.alertsRaised = written.raised;
   result.scoresChanged = written.changed;
+
+  // A raise finds nothing to raise when its alert was dismissed (or resolved) after this scoring's
+  // snapshot: the new evidence would be lost. Those subjects are scored again against the alerts as
+  // they are now (a new alert where one is due). Raises that lost to a higher concurrent raise, the
+  // common case, start nothing over.
+  const raisedIds = new Set(written.raised);
+  const missed = raises
+    .map((r) => snap.states.get(r.subjectId)?.open.get(r.policyId))
+    .filter((a): a is NonNullable<typeof a> => a !== undefined && !raisedIds.has(a.id));
+  if (missed.length && retry < 3) {
+    const closed = await db.execute<{ subject_id: string }>(sql`
+      select distinct subject_id from alerts
+      where id = any(${sql.param(missed.map((a) => a.id))}::uuid[]) and status not in ('needs_review', 'confirmed')`);
+    if (closed.rows.length) {
+      const again = await scoreSubjects(
+        deps,
+        { subjectIds: closed.rows.map((r) => r.subject_id), policyIds: input.policyIds },
+        now,
+        retry + 1,
+      );
+      result.alertsCreated = [...result.alertsCreated, ...again.alertsCreated].sort();
+      result.alertsRaised = [...new Set([...result.alertsRaised, ...again.alertsRaised])].sort();
+      result.suppressedByCap += again.suppressedByCap;
+    }
+  }
   return result;
 }
 

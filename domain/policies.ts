@@ -152,7 +152,11 @@ export function missingPrerequisites(
 // Scope
 
 const GroupName = z.string().trim().min(1).max(200);
-const SubjectRef = z.string().uuid('subjects are referred to by their opaque id');
+const SubjectRef = z
+  .string()
+  .uuid('subjects are referred to by their opaque id')
+  // As Postgres writes uuids: scope checks compare them as text.
+  .transform((id) => id.toLowerCase());
 
 const Selection = z
   .object({

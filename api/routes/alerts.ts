@@ -78,7 +78,8 @@ const AlertListQuery = PageQuery.extend({
   unassigned: z
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
-    .optional(),
+    .optional()
+    .describe('true: alerts nobody is assigned to; false: alerts somebody is assigned to'),
   createdFrom: z.string().datetime({ offset: true }).optional().describe('Created at or after (ISO 8601)'),
   createdTo: z.string().datetime({ offset: true }).optional().describe('Created before (ISO 8601)'),
 }).strict();
@@ -291,9 +292,10 @@ export const alertRoutes = [
         if (!current) throw notFound('Alert');
         if (!inRegion(principal, current.region)) throw outsideRegion('Alert', 'alert.assign', current);
         if (!(await assignAlert(tx, params.id, body.assignee))) {
-          throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${current.status}`, {
-            status: current.status,
-          });
+          // Its state now, not the one read before the update (a dismissal may have won the race).
+          const [now] = await alertStatuses(tx, [params.id]);
+          const status = now?.status ?? current.status;
+          throw new HttpError(ErrorType.Conflict, `Only an open alert can be assigned; this one is ${status}`, { status });
         }
         await appendAudit(tx, {
           ...actor,

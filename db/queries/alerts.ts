@@ -2,7 +2,7 @@
  * The alert queue: filtered keyset lists, detail, and the analyst's triage writes (dismiss,
  * assign). Confirmation into a case belongs to the case side.
  */
-import { and, desc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { cursorTime } from '../cursor';
 import type { DbOrTx } from '../index';
 import { alerts, policies, subjects } from '../schema';
@@ -40,7 +40,7 @@ export async function listAlerts(db: DbOrTx, f: AlertFilter) {
     f.region ? eq(alerts.region, f.region) : undefined,
     f.subjectId ? eq(alerts.subjectId, f.subjectId) : undefined,
     f.assignee ? eq(alerts.assignee, f.assignee) : undefined,
-    f.unassigned ? isNull(alerts.assignee) : undefined,
+    f.unassigned === true ? isNull(alerts.assignee) : f.unassigned === false ? isNotNull(alerts.assignee) : undefined,
     f.createdFrom ? gte(alerts.createdAt, new Date(f.createdFrom)) : undefined,
     f.createdTo ? lt(alerts.createdAt, new Date(f.createdTo)) : undefined,
     f.before ? sql`(${alerts.createdAt}, ${alerts.id}) < (${f.before[0]}::timestamptz, ${f.before[1]}::uuid)` : undefined,
