@@ -1,7 +1,7 @@
 /**
  * Bearer-token authentication with jose. Development: HS256 tokens signed with the development
  * secret (minted by `npm run token`). Production: tokens from the configured issuer, verified
- * with its JWKS or public key. `alg: none`, expired, wrongly signed and malformed tokens → 401.
+ * with its JWKS or public key. `alg: none`, expired or expiry-less, wrongly signed and malformed tokens → 401.
  */
 import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
@@ -64,7 +64,13 @@ export async function createAuthenticator(config: Config): Promise<Authenticator
       }
       let payload: unknown;
       try {
-        const result = await jwtVerify(token, key as Uint8Array, { algorithms, issuer, audience: a.audience });
+        // `exp` required: jose checks it only when present, and a token without one would work for ever.
+        const result = await jwtVerify(token, key as Uint8Array, {
+          algorithms,
+          issuer,
+          audience: a.audience,
+          requiredClaims: ['exp'],
+        });
         payload = result.payload;
       } catch (err) {
         const code = (err as { code?: string }).code;

@@ -43,7 +43,8 @@ export const settingsRoutes = [
     responses: { 200: { description: 'Settings after the change', schema: SettingsSchema } },
     async handler({ deps, principal, body, actor }) {
       const settings = await deps.db.transaction(async (tx) => {
-        const before = await getSettings(tx);
+        // Locked: a concurrent change must not slip in between (the audit entry says from → to).
+        const before = await getSettings(tx, { forUpdate: true });
         const after = await updateSettings(tx, body, principal.sub);
         const changed = Object.keys(body).filter((k) => before[k as keyof typeof before] !== after[k as keyof typeof after]);
         await appendAudit(tx, {

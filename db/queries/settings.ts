@@ -12,8 +12,9 @@ function toSettings(row: SettingsRow): Settings {
   return { showAnonymizedNames: row.showAnonymizedNames, alertVolume: row.alertVolume, updatedAt: row.updatedAt.toISOString() };
 }
 
-export async function getSettings(db: DbOrTx): Promise<Settings> {
-  const [row] = await db.select().from(settings).where(eq(settings.id, 1));
+export async function getSettings(db: DbOrTx, opts: { forUpdate?: boolean } = {}): Promise<Settings> {
+  const query = db.select().from(settings).where(eq(settings.id, 1));
+  const [row] = opts.forUpdate ? await query.for('update') : await query;
   if (!row) throw new Error('settings row missing: migrations not applied');
   return toSettings(row);
 }
