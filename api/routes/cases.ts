@@ -309,8 +309,11 @@ async function caseInScope(ctx: { deps: AppDeps; principal: Principal }, caseId:
   return row;
 }
 
-function assertOpen(row: { status: string }) {
-  if (row.status === 'closed') throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
+/** A command on a closed case: refused (409) and audited as denied, as the workflow's own refusal of it is. */
+async function assertOpen(ctx: AnyCtx, row: { id: string; region: string; status: string }, action: string) {
+  if (row.status !== 'closed') return;
+  await auditRefused(ctx, action, { caseId: row.id, region: row.region }, 'case_closed');
+  throw new HttpError(ErrorType.Conflict, 'The case is closed', { reason: 'case_closed' });
 }
 
 type AnyCtx = HandlerContext<unknown, unknown, unknown>;
@@ -590,7 +593,7 @@ export const caseRoutes = [
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId } = ctx;
       const row = await caseInScope(ctx, params.id, 'case.assign');
-      assertOpen(row);
+      await assertOpen(ctx as AnyCtx, row, 'case.assign');
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
       const result = await caseUpdate(ctx as AnyCtx, 'case.assign', row, () =>
         handle.executeUpdate(assignCaseUpdate, { args: [{ owner: body.owner, actor: actorOf(principal, requestId) }] }),
@@ -626,7 +629,7 @@ export const caseRoutes = [
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId, req } = ctx;
       const row = await caseInScope(ctx, params.id, 'case.note');
-      assertOpen(row);
+      await assertOpen(ctx as AnyCtx, row, 'case.note');
       const key = req.header('idempotency-key');
       const noteId = key ? uuidFromKey(`note:${row.id}:${principal.sub}:${key}`) : randomUUID();
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
@@ -672,7 +675,7 @@ export const caseRoutes = [
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId, req } = ctx;
       const row = await caseInScope(ctx, params.id, 'case.step.request');
-      assertOpen(row);
+      await assertOpen(ctx as AnyCtx, row, 'case.step.request');
       const region = await getRegion(deps.db, row.region);
       const rule = region?.approvalRules[body.kind];
       if (!region || !rule) {
@@ -841,7 +844,7 @@ export const caseRoutes = [
     async handler(ctx) {
       const { deps, principal, params, body, actor, requestId } = ctx;
       const row = await caseInScope(ctx, params.id, 'case.resolve');
-      assertOpen(row);
+      await assertOpen(ctx as AnyCtx, row, 'case.resolve');
       const handle = deps.temporal.workflow.getHandle(workflowIds.case(row.id));
       const result = await caseUpdate(ctx as AnyCtx, 'case.resolve', row, () =>
         handle.executeUpdate(resolveCaseUpdate, {

@@ -146,6 +146,36 @@ describe('revoking a grant is a command on the record', () => {
 });
 
 describe('decisions after the case closed', () => {
+  it('a command on a closed case (note, assign, step, resolve) is 409 case_closed and audited as denied, each', async () => {
+    const caseId = await openCase('us');
+    expect((await drive.resolve(caseId, 'benign', 'Nothing found')).status).toBe(200);
+    const auth = await sys.auth(people.investigator);
+    const post = (path: string, body: object) =>
+      sys.http.post(`/v1/cases/${caseId}${path}`).set('Authorization', auth).send(body);
+    const attempts = [
+      { action: 'case.note', res: await post('/notes', { body: 'After the close' }) },
+      { action: 'case.assign', res: await post('/assign', { owner: 'investigator-2' }) },
+      { action: 'case.step.request', res: await post('/steps', { kind: 'escalate_investigation', reason: 'Late' }) },
+      { action: 'case.resolve', res: await post('/resolve', { outcome: 'benign', actionTaken: 'Again' }) },
+    ];
+    for (const { action, res } of attempts) {
+      expect(res.status, `${action}: ${JSON.stringify(res.body)}`).toBe(409);
+      expect(res.body.error.details.reason).toBe('case_closed');
+      const entries = await sys.db
+        .select()
+        .from(auditLog)
+        .where(and(eq(auditLog.requestId, res.headers['x-request-id']!), eq(auditLog.outcome, 'denied')));
+      expect(entries, action).toHaveLength(1);
+      expect(entries[0]).toMatchObject({
+        actor: people.investigator.sub,
+        action,
+        reason: 'case_closed',
+        targetId: caseId,
+        region: 'us',
+      });
+    }
+  });
+
   it('a step cancelled by the close takes no decision: 409 step_closed, nothing stored, audited, gone from the inbox', async () => {
     const caseId = await openCase('us');
     const step = await requested(caseId, 'escalate_hr_action'); // US: HR + Legal
