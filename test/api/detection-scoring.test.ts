@@ -16,12 +16,14 @@ import {
   activePolicy,
   at,
   DAY,
+  departing as departingPerson,
   ev,
   importPeople,
   ingest,
   person,
   policyBody,
   type Person,
+  scoreOf as scoreOfPair,
   scoringOf,
   subjectIdOf,
   uniq,
@@ -39,22 +41,9 @@ const alertsOf = (subjectId: string, policyId: string) =>
     .select()
     .from(alerts)
     .where(and(eq(alerts.subjectId, subjectId), eq(alerts.policyId, policyId)));
-const scoreOf = async (subjectId: string, policyId: string) =>
-  (
-    await sys.db
-      .select()
-      .from(subjectPolicyScores)
-      .where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId)))
-  )[0] ?? null;
+const scoreOf = (subjectId: string, policyId: string) => scoreOfPair(sys, subjectId, policyId);
 
-/** A departing person in a fresh group with an active data-theft policy scoped to that group. */
-async function departing(over: Parameters<typeof policyBody>[2] = {}) {
-  const g = uniq('g');
-  const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, over));
-  const p = person(g);
-  await importPeople(sys, [p]);
-  return { g, policy, p, sid: await subjectIdOf(sys, p.externalId) };
-}
+const departing = (over: Parameters<typeof policyBody>[2] = {}) => departingPerson(sys, over);
 
 describe('threshold', () => {
   it('one point below the minimum risk score raises no alert; reaching it raises one', async () => {

@@ -3,10 +3,9 @@
  * test/unit/scoring-edges.test.ts): what a policy PATCH leaves of the boosters, and timestamps
  * finer than the millisecond as connectors send them.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { subjectPolicyScores } from '../../db/schema';
-import { activePolicy, at, DAY, ev, importPeople, ingest, person, policyBody, subjectIdOf, uniq } from '../helpers/detection';
+import { at, DAY, departing as departingPerson, ev, ingest, scoreOf as scoreOfPair, type policyBody } from '../helpers/detection';
 import { principals, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -15,21 +14,9 @@ beforeAll(async () => {
 });
 afterAll(async () => sys?.close());
 
-const scoreOf = async (subjectId: string, policyId: string) =>
-  (
-    await sys.db
-      .select()
-      .from(subjectPolicyScores)
-      .where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId)))
-  )[0] ?? null;
+const scoreOf = (subjectId: string, policyId: string) => scoreOfPair(sys, subjectId, policyId);
 
-async function departing(over: Parameters<typeof policyBody>[2] = {}) {
-  const g = uniq('g');
-  const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, over));
-  const p = person(g);
-  await importPeople(sys, [p]);
-  return { policy, p, sid: await subjectIdOf(sys, p.externalId) };
-}
+const departing = (over: Parameters<typeof policyBody>[2] = {}) => departingPerson(sys, over);
 
 describe('a policy PATCH and the boosters', () => {
   // The docs call PATCH a change and say 0 turns a booster off; they do not say whether a partial

@@ -4,9 +4,9 @@
  * uses its own group, so the policies of one test never score the subjects of another.
  */
 import { randomBytes } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { subjects } from '../../db/schema';
+import { subjectPolicyScores, subjects } from '../../db/schema';
 import { externalKey } from '../../infra/identity';
 import type { ScoreSubjectsResult } from '../../workflows/definitions';
 import { principals, type TestSystem } from './system';
@@ -215,4 +215,22 @@ export async function activePolicy(sys: TestSystem, body: PolicyBody) {
   const res = await activate(sys, p.id);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body as { id: string; version: number };
+}
+
+/** The stored score row of a (subject, policy) pair, or null. */
+export async function scoreOf(sys: TestSystem, subjectId: string, policyId: string) {
+  const [row] = await sys.db
+    .select()
+    .from(subjectPolicyScores)
+    .where(and(eq(subjectPolicyScores.subjectId, subjectId), eq(subjectPolicyScores.policyId, policyId)));
+  return row ?? null;
+}
+
+/** A departing person in a fresh group with an active data-theft policy scoped to that group. */
+export async function departing(sys: TestSystem, over: Parameters<typeof policyBody>[2] = {}) {
+  const g = uniq('g');
+  const policy = await activePolicy(sys, policyBody('data_theft_departing_users', g, over));
+  const p = person(g);
+  await importPeople(sys, [p]);
+  return { g, policy, p, sid: await subjectIdOf(sys, p.externalId) };
 }

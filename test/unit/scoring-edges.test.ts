@@ -22,9 +22,9 @@ import {
   usualDailyActivity,
   type RiskFactor,
   type ScoreResult,
-  type ScoringSignal,
 } from '../../domain/scoring';
 import { isDemotion, SEVERITIES, SIGNAL_TYPES, type Severity } from '../../domain/signals';
+import { sig } from '../helpers/scoring';
 
 // Noon UTC, so that "the same UTC day" and "the next UTC day" are both a few hours away.
 const T0 = Date.parse('2026-11-02T12:00:00Z');
@@ -47,10 +47,6 @@ function policy(over: Partial<ScoringPolicy> = {}): ScoringPolicy {
   };
 }
 
-let nextId = 1;
-function sig(type: ScoringSignal['type'], at: number, over: Partial<ScoringSignal> = {}): ScoringSignal {
-  return { id: String(nextId++), type, severity: null, occurredAt: at, count: 1, attributes: {}, ...over };
-}
 const resignation = (at = T0) => sig('resignation', at, { attributes: { lastWorkingDate: '2026-11-30' } });
 const termination = (at: number) => sig('termination', at);
 const usb = (at: number, count = 1) => sig('file_copied_to_usb', at, { count });

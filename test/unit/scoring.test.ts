@@ -19,6 +19,7 @@ import {
   type ScoringSignal,
 } from '../../domain/scoring';
 import { ACTIVITY_TYPES, isDemotion, parseSignalEvent, parseWithSchema } from '../../domain/signals';
+import { sig } from '../helpers/scoring';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 
@@ -39,10 +40,6 @@ function policy(over: Partial<ScoringPolicy> = {}): ScoringPolicy {
   };
 }
 
-let nextId = 1;
-function sig(type: ScoringSignal['type'], at: number, over: Partial<ScoringSignal> = {}): ScoringSignal {
-  return { id: String(nextId++), type, severity: null, occurredAt: at, count: 1, attributes: {}, ...over };
-}
 const resignation = (at = T0) => sig('resignation', at, { attributes: { lastWorkingDate: '2026-11-30' } });
 const usb = (at: number, count: number) => sig('file_copied_to_usb', at, { count });
 const subject = { id: 's1', groups: ['sales'], hasConfirmedViolation: false };
